@@ -1,0 +1,5 @@
+import sys
+
+from arcdemo.cli import main
+
+sys.exit(main())

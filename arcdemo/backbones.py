@@ -1,0 +1,161 @@
+"""Backbones: image → embedding, nothing else (the head owns the classes).
+
+Every backbone ends in a linear layer + BatchNorm1d to the embedding (insightface's "features" layer), so the
+embedding dimension is free (any D ≥ 2) and a 3-D embedding can be drawn on the sphere as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+BACKBONES: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    def add(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        BACKBONES[name] = factory
+        return factory
+
+    return add
+
+
+def build_backbone(name: str, embedding_dim: int, in_channels: int, **options: object) -> nn.Module:
+    """Build a registered backbone; ``options`` are the backbone's own knobs (e.g. ``width``)."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    if embedding_dim < 2:
+        raise ValueError(f"embedding dim must be ≥ 2, got {embedding_dim}")
+    return BACKBONES[name](embedding_dim=embedding_dim, in_channels=in_channels, **options)
+
+
+def conv_bn(
+    cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, act: str | None = "relu"
+) -> nn.Sequential:
+    """Conv (no bias, BN follows) → BN → activation ("relu", "prelu" or None for a linear projection)."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+    ]
+    if act == "relu":
+        layers.append(nn.ReLU(inplace=True))
+    elif act == "prelu":
+        layers.append(nn.PReLU(cout))
+    return nn.Sequential(*layers)
+
+
+def embedding_layer(features: int, embedding_dim: int) -> nn.Sequential:
+    """Linear → BN to the embedding: BN keeps low-D embeddings centred so no class starts stuck at a pole."""
+    return nn.Sequential(nn.Linear(features, embedding_dim, bias=False), nn.BatchNorm1d(embedding_dim))
+
+
+@register("mnist_cnn")
+class MnistCNN(nn.Module):
+    """Small conv-BN-ReLU stack for 28×28 digits: one conv at full resolution, two at 14², one at 7².
+
+    Width 16 trains at ~1.9–2.8k img/s on a 2-core CPU (benchmarks/throughput.py); the costly 28² layer is kept
+    narrow because it dominates the FLOPs.
+    """
+
+    def __init__(self, embedding_dim: int, in_channels: int = 1, width: int = 16, hidden: int = 128) -> None:
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            conv_bn(in_channels, w), nn.MaxPool2d(2),  # 14×14
+            conv_bn(w, 2 * w), conv_bn(2 * w, 2 * w), nn.MaxPool2d(2),  # 7×7
+            conv_bn(2 * w, 4 * w), nn.AdaptiveAvgPool2d(3), nn.Flatten(),
+        )
+        self.embed = nn.Sequential(
+            nn.Linear(4 * w * 9, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            embedding_layer(hidden, embedding_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.features(x))
+
+
+class ConvGroup(nn.Module):
+    """airbench's block: conv → pool → BN → GELU → conv → BN → GELU."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(cout), nn.GELU(),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.GELU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+@register("cifar_net")
+class CifarNet(nn.Module):
+    """airbench94-style VGG net for 32×32 images (Jordan 2024), widths scaled by ``width``.
+
+    Chosen over a narrow ResNet because it reaches the same accuracy in fewer FLOPs: three conv groups, no
+    residuals, a 2×2 conv stem. width=64 is airbench's (64/256/256/256); width=16 fits CPU training.
+    """
+
+    def __init__(self, embedding_dim: int, in_channels: int = 3, width: int = 64) -> None:
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, w, 2, padding=0, bias=False), nn.BatchNorm2d(w), nn.GELU(),
+            ConvGroup(w, 4 * w), ConvGroup(4 * w, 4 * w), ConvGroup(4 * w, 4 * w),
+            nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+        )
+        self.embed = embedding_layer(4 * w, embedding_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.features(x))
+
+
+class DepthwiseBottleneck(nn.Module):
+    """MobileNetV2 inverted residual as used by MobileFaceNet (1×1 expand → 3×3 depthwise → 1×1 project)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
+        super().__init__()
+        hidden = cin * expansion
+        self.residual = stride == 1 and cin == cout
+        self.body = nn.Sequential(
+            conv_bn(cin, hidden, 1, act="prelu"),
+            conv_bn(hidden, hidden, 3, stride, groups=hidden, act="prelu"),
+            conv_bn(hidden, cout, 1, act=None),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+@register("mobilefacenet")
+class MobileFaceNet(nn.Module):
+    """MobileFaceNet (Chen et al. 2018) for 112×112 faces, ~1M parameters at width 64.
+
+    Ends in a global depthwise conv (GDC) instead of average pooling, so the face's spatial layout is kept.
+    """
+
+    # (expansion, out channels as multiples of width, repeats, first stride)
+    STAGES = ((2, 1, 5, 2), (4, 2, 1, 2), (2, 2, 6, 1), (4, 2, 1, 2), (2, 2, 2, 1))
+
+    def __init__(self, embedding_dim: int, in_channels: int = 3, width: int = 64, input_size: int = 112) -> None:
+        super().__init__()
+        w = width
+        layers: list[nn.Module] = [conv_bn(in_channels, w, 3, 2, act="prelu"), conv_bn(w, w, 3, 1, groups=w, act="prelu")]
+        cin = w
+        for expansion, mult, repeats, stride in self.STAGES:
+            for i in range(repeats):
+                layers.append(DepthwiseBottleneck(cin, mult * w, stride if i == 0 else 1, expansion))
+                cin = mult * w
+        side = input_size // 16
+        layers += [
+            conv_bn(cin, 8 * w, 1, act="prelu"),
+            nn.Conv2d(8 * w, 8 * w, side, groups=8 * w, bias=False), nn.BatchNorm2d(8 * w), nn.Flatten(),
+        ]
+        self.features = nn.Sequential(*layers)
+        self.embed = embedding_layer(8 * w, embedding_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.features(x))

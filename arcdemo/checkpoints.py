@@ -1,0 +1,160 @@
+"""Checkpoints: ``<name>.safetensors`` (weights) + ``<name>.json`` (the card). Nothing is ever unpickled.
+
+The card carries the ``ModelSpec`` that rebuilds the modules, plus the training config, metrics, data, seed, wall
+time and hardware, so a number quoted from a card can be traced to the run that made it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from arcdemo import __version__
+from arcdemo.model import EmbeddingModel, ModelSpec
+
+CARD_FORMAT = "arcdemo-checkpoint"
+CARD_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, malformed or does not match its card."""
+
+
+def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(weights, card) for a path given with or without its ``.safetensors``/``.json`` suffix."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+    return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+
+
+def hardware() -> dict:
+    """What the numbers in a card were measured on."""
+    info = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def save_checkpoint(path: str | os.PathLike, model: EmbeddingModel, card: dict) -> tuple[Path, Path]:
+    """Write weights and card; ``card`` adds to the spec/format/version/hardware fields filled in here."""
+    weights_path, card_path = checkpoint_paths(path)
+    full_card = {
+        "format": CARD_FORMAT,
+        "format_version": CARD_VERSION,
+        "project_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "hardware": hardware(),
+        **card,
+        "model": model.spec.to_json(),
+    }
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(weights_path), metadata={"format": CARD_FORMAT})
+    card_path.write_text(json.dumps(full_card, indent=2, default=float) + "\n")
+    return weights_path, card_path
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    """The JSON card of a checkpoint, checked for format and a rebuildable model spec."""
+    _, card_path = checkpoint_paths(path)
+    if not card_path.exists():
+        raise CheckpointError(f"checkpoint card {card_path} not found")
+    try:
+        card = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{card_path} is not a valid JSON card: {error}") from None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT or "model" not in card:
+        raise CheckpointError(f"{card_path} is not an arcdemo checkpoint card")
+    try:
+        ModelSpec.from_json(card["model"])
+    except TypeError as error:
+        raise CheckpointError(f"{card_path}: model spec is malformed ({error})") from None
+    return card
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[EmbeddingModel, dict]:
+    """Rebuild the model from the card and load the weights strictly: any missing/extra/mis-shaped key fails."""
+    weights_path, _ = checkpoint_paths(path)
+    card = read_card(path)
+    if not weights_path.exists():
+        raise CheckpointError(f"checkpoint weights {weights_path} not found")
+    try:
+        state = load_file(str(weights_path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file: {error}") from None
+    try:
+        model = EmbeddingModel(ModelSpec.from_json(card["model"]))
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{weights_path}: card describes an unbuildable model ({error})") from None
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights_path} does not match its card: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise CheckpointError(
+                f"{weights_path} does not match its card: {key} has shape {tuple(tensor.shape)}, "
+                f"the card's model needs {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict(state)
+    return model.to(device).eval(), card
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """What resuming needs besides the weights: the optimiser's tensors and the epochs already done."""
+
+    optimizer: dict
+    epochs_done: int
+
+
+def save_training_state(path: Path, model: EmbeddingModel, optimizer: torch.optim.Optimizer, epochs_done: int) -> None:
+    """Weights + optimiser state in one safetensors file; non-tensor optimiser fields go in its JSON metadata."""
+    optim = optimizer.state_dict()
+    tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    scalars: dict[str, dict] = {}
+    for index, entry in optim["state"].items():
+        for name, value in entry.items():
+            if torch.is_tensor(value):
+                tensors[f"optim/{index}/{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[name] = value
+    metadata = {"param_groups": json.dumps(optim["param_groups"]), "scalars": json.dumps(scalars), "epochs_done": str(epochs_done)}
+    temporary = path.with_suffix(".tmp")
+    save_file(tensors, str(temporary), metadata=metadata)
+    temporary.replace(path)
+
+
+def load_training_state(path: Path, model: EmbeddingModel, optimizer: torch.optim.Optimizer) -> int:
+    """Restore weights and optimiser from ``save_training_state``; returns the number of epochs done."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        param_groups = json.loads(metadata["param_groups"])
+        scalars = json.loads(metadata["scalars"])
+        epochs_done = int(metadata["epochs_done"])
+    except (SafetensorError, OSError, KeyError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a usable resume state: {error}") from None
+    model.load_state_dict({k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")})
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim/"):
+            _, index, name = key.split("/", 2)
+            state.setdefault(int(index), {})[name] = value
+    for index, entry in scalars.items():
+        state.setdefault(int(index), {}).update(entry)
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    return epochs_done

@@ -1,0 +1,285 @@
+"""Datasets as whole-split uint8 tensors, a tensor cache, and batched per-sample augmentation.
+
+The training hot path never touches a Python image object: a split is one ``(N, C, H, W)`` uint8 tensor that
+lives on the training device, and augmentation draws its randomness per sample on tensors (torchvision's batch
+transforms would apply one crop/flip to the whole batch).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+DATASETS = ("mnist", "cifar10")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm", ".gif", ".tif", ".tiff")
+
+# Normalisation constants of the original brief (MNIST) and the published CIFAR-10 train statistics.
+NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "faces": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # insightface's convention for aligned face crops
+}
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+MNIST_FILES = {  # file → md5 (the values torchvision checks)
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+CIFAR10_BINARY = ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530")
+
+
+class DatasetMissingError(FileNotFoundError):
+    """The dataset is not under the data root and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a dataset: uint8 images (N, C, H, W), int64 labels (N,), class names."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device | str) -> Split:
+        return Split(self.images.to(device), self.labels.to(device), self.class_names)
+
+    def subset(self, count: int, seed: int = 0) -> Split:
+        """A class-balanced-in-expectation random subset of ``count`` samples (whole split if count ≥ N)."""
+        if count >= len(self):
+            return self
+        index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:count].sort().values
+        return Split(self.images[index.to(self.images.device)], self.labels[index.to(self.labels.device)], self.class_names)
+
+
+def data_root() -> Path:
+    """The data root: ``$ARCDEMO_DATA_ROOT`` or ``./data``."""
+    return Path(os.environ.get("ARCDEMO_DATA_ROOT", "data")).expanduser()
+
+
+def cache_dir() -> Path:
+    """Where decoded tensors are cached (the data root may be read-only): ``$ARCDEMO_CACHE_DIR`` or ~/.cache."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "arcdemo"
+    return Path(os.environ.get("ARCDEMO_CACHE_DIR", default)).expanduser()
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (gzipped or not) into an array, checking the header against the payload size."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    payload = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
+    if payload.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims}, payload has {payload.size} bytes")
+    return payload.reshape(dims)
+
+
+def _missing(name: str, path: Path) -> DatasetMissingError:
+    return DatasetMissingError(
+        f"{name} not found at {path.resolve()} and it could not be downloaded; "
+        f"point ARCDEMO_DATA_ROOT at a folder that holds it (now {data_root().resolve()})"
+    )
+
+
+def _download_mnist(raw: Path) -> None:
+    from torchvision.datasets.utils import download_url
+
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, md5 in MNIST_FILES.items():
+        download_url(MNIST_MIRROR + name, str(raw), filename=name, md5=md5)
+
+
+def _read_mnist(split: str) -> Split:
+    raw = data_root() / "MNIST" / "raw"
+    prefix = "train" if split == "train" else "t10k"
+    images_path, labels_path = raw / f"{prefix}-images-idx3-ubyte.gz", raw / f"{prefix}-labels-idx1-ubyte.gz"
+    if not (images_path.exists() and labels_path.exists()):
+        try:
+            _download_mnist(raw)
+        except Exception as error:  # offline, read-only root, bad checksum: all mean "not available here"
+            raise _missing("MNIST", raw) from error
+    images = torch.from_numpy(read_idx(images_path).copy()).unsqueeze(1)
+    labels = torch.from_numpy(read_idx(labels_path).astype(np.int64))
+    return Split(images, labels, tuple(str(i) for i in range(10)))
+
+
+def _read_cifar10_binary(archive: Path, split: str) -> Split:
+    """Parse the official binary release (1 label byte + 3072 pixel bytes per record): no pickles."""
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train" else ["test_batch.bin"]
+    chunks = []
+    with tarfile.open(archive) as tar:
+        for name in names:
+            member = tar.extractfile(f"cifar-10-batches-bin/{name}")
+            chunks.append(np.frombuffer(member.read(), np.uint8).reshape(-1, 3073))
+    records = np.concatenate(chunks)
+    images = torch.from_numpy(records[:, 1:].copy()).view(-1, 3, 32, 32)
+    return Split(images, torch.from_numpy(records[:, 0].astype(np.int64)), CIFAR10_CLASSES)
+
+
+def _read_cifar10(split: str) -> Split:
+    folder = data_root() / "cifar10" / split
+    if folder.is_dir():
+        result = read_image_folder(folder, size=32)
+        if result.class_names != CIFAR10_CLASSES:
+            raise ValueError(f"{folder} has classes {result.class_names}, expected the CIFAR-10 ones")
+        return result
+    archive = data_root() / "cifar-10-binary.tar.gz"
+    try:
+        if not archive.exists():
+            from torchvision.datasets.utils import download_url
+
+            download_url(CIFAR10_BINARY[0], str(archive.parent), filename=archive.name, md5=CIFAR10_BINARY[1])
+        return _read_cifar10_binary(archive, split)
+    except Exception as error:
+        raise _missing("CIFAR-10", folder) from error
+
+
+def decode_image_file(path: Path, channels: int) -> torch.Tensor:
+    """Decode one image file to uint8 (C, H, W) with torchvision, converting to ``channels`` (1 or 3)."""
+    from torchvision.io import ImageReadMode, decode_image
+
+    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
+    if path.suffix.lower() in (".pgm", ".ppm", ".tif", ".tiff", ".gif", ".bmp"):  # formats torchvision can't decode
+        from PIL import Image
+
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+        tensor = torch.from_numpy(array.copy())
+        return tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1)
+    return decode_image(str(path), mode=mode)
+
+
+def read_image_folder(folder: Path, size: int, channels: int = 3) -> Split:
+    """Read an ImageFolder (``<folder>/<class>/<image>``; classes sorted give label indices) into one tensor.
+
+    Images not already ``size``×``size`` are resized (antialiased bilinear) so the split is one tensor.
+    """
+    from torchvision.transforms.v2.functional import resize
+
+    class_names = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir()))
+    if not class_names:
+        raise DatasetMissingError(f"{folder} has no class folders")
+    images, labels = [], []
+    for label, name in enumerate(class_names):
+        for path in sorted((folder / name).iterdir()):
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            image = decode_image_file(path, channels)
+            if image.shape[1:] != (size, size):
+                image = resize(image, [size, size], antialias=True)
+            images.append(image)
+            labels.append(label)
+    if not images:
+        raise DatasetMissingError(f"{folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
+    return Split(torch.stack(images), torch.tensor(labels, dtype=torch.int64), class_names)
+
+
+def load_split(dataset: str, split: str) -> Split:
+    """Load a split ("train" or "test") as uint8 tensors, decoding once and caching as safetensors."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split {split!r}")
+    source = data_root().resolve()
+    cache = cache_dir() / f"{dataset}-{split}-{_stable_key(str(source))}.safetensors"
+    if cache.exists():
+        try:
+            tensors = load_file(cache)
+            names = tensors.pop("class_names").numpy().tobytes().decode().split("\n")
+            return Split(tensors["images"], tensors["labels"], tuple(names))
+        except Exception:  # a truncated or foreign cache file is rebuilt, never trusted
+            cache.unlink(missing_ok=True)
+    result = _read_mnist(split) if dataset == "mnist" else _read_cifar10(split)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        names = torch.frombuffer(bytearray("\n".join(result.class_names).encode()), dtype=torch.uint8)
+        temporary = cache.with_suffix(f".tmp{os.getpid()}")
+        save_file({"images": result.images.contiguous(), "labels": result.labels, "class_names": names}, temporary)
+        temporary.replace(cache)
+    except OSError:
+        pass  # an unwritable cache only costs decode time
+    return result
+
+
+def _stable_key(text: str) -> str:
+    """Short digest of the data root so caches of different roots never mix."""
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def normalise(images: torch.Tensor, dataset: str) -> torch.Tensor:
+    """uint8 or [0,1] float images → float32 normalised with the dataset's mean/std."""
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    mean, std = NORMALISATION[dataset]
+    shape = (1, -1, 1, 1)
+    return (x - torch.tensor(mean, device=x.device).view(shape)) / torch.tensor(std, device=x.device).view(shape)
+
+
+def random_crop_flip(
+    images: torch.Tensor, generator: torch.Generator, *, padding: int = 4, flip: bool = True
+) -> torch.Tensor:
+    """Per-sample random crop (zero padding of ``padding`` px) and horizontal flip, on a whole batch at once."""
+    n, c, h, w = images.shape
+    device = images.device
+    padded = F.pad(images, (padding,) * 4)
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=generator.device).to(device)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=generator.device).to(device)
+    rows = (dy.view(n, 1) + torch.arange(h, device=device)).view(n, 1, h, 1).expand(n, c, h, w)
+    cols = (dx.view(n, 1) + torch.arange(w, device=device)).view(n, 1, 1, w).expand(n, c, h, w)
+    cropped = _gather_crop(padded, rows, cols)
+    if flip:
+        mirror = torch.rand(n, generator=generator, device=generator.device).to(device) < 0.5
+        cropped = torch.where(mirror.view(n, 1, 1, 1), cropped.flip(3), cropped)
+    return cropped
+
+
+def _gather_crop(padded: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Pick rows then columns per sample: two gathers, no Python loop over the batch."""
+    n, c, h, w = rows.shape
+    by_rows = padded.gather(2, rows[..., :1].expand(n, c, h, padded.shape[3]))
+    return by_rows.gather(3, cols)
+
+
+def mixup(
+    images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup (Zhang et al. 2018): returns mixed float images, the partner labels and λ (loss = λ·L(y) + (1−λ)·L(y'))."""
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    order = torch.randperm(len(labels), generator=generator, device=generator.device).to(images.device)
+    return lam * images + (1 - lam) * images[order], labels[order], lam
+
+
+def cutmix(
+    images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """CutMix (Yun et al. 2019): paste one random box from a shuffled batch; λ is the kept area fraction."""
+    n, _, h, w = images.shape
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    order = torch.randperm(n, generator=generator, device=generator.device).to(images.device)
+    cut_h, cut_w = int(h * (1 - lam) ** 0.5), int(w * (1 - lam) ** 0.5)
+    cy = int(torch.randint(0, h, (1,), generator=generator, device=generator.device))
+    cx = int(torch.randint(0, w, (1,), generator=generator, device=generator.device))
+    top, bottom = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h)
+    left, right = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w)
+    mixed = images.clone()
+    mixed[:, :, top:bottom, left:right] = images[order, :, top:bottom, left:right]
+    kept = 1 - (bottom - top) * (right - left) / (h * w)
+    return mixed, labels[order], kept

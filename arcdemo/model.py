@@ -1,0 +1,92 @@
+"""A trained model = backbone + head + the spec that rebuilds both (what a checkpoint card stores)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from arcdemo.backbones import build_backbone
+from arcdemo.data import normalise
+from arcdemo.heads import Head, build_head
+
+DEFAULT_BACKBONES = {"mnist": ("mnist_cnn", 16), "cifar10": ("cifar_net", 16), "faces": ("mobilefacenet", 32)}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild the modules; saved in the checkpoint card (nanoGPT's ``model_args``)."""
+
+    dataset: str  # name of the normalisation constants ("mnist", "cifar10", "faces")
+    backbone: str
+    width: int
+    embedding_dim: int
+    in_channels: int
+    image_size: int  # square input side in px
+    class_names: tuple[str, ...]
+    loss: str
+    margin: float
+    scale: float
+    m1: float | None = None
+    m3: float | None = None
+    subcentres: int = 3
+    easy_margin: bool = False
+    extra: dict = field(default_factory=dict)  # backbone options beyond width (e.g. input_size)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["class_names"] = list(self.class_names)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModelSpec:
+        return cls(**{**data, "class_names": tuple(data["class_names"])})
+
+
+class EmbeddingModel(nn.Module):
+    """Backbone and head together; ``forward`` returns (loss, embeddings) so DDP sees one module."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.backbone = build_backbone(spec.backbone, spec.embedding_dim, spec.in_channels, width=spec.width, **spec.extra)
+        self.head: Head = build_head(
+            spec.loss, spec.embedding_dim, spec.num_classes, margin=spec.margin, scale=spec.scale, m1=spec.m1,
+            m3=spec.m3, subcentres=spec.subcentres, easy_margin=spec.easy_margin,
+        )
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embeddings = self.backbone(images)
+        return self.head(embeddings, labels), embeddings
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) → normalised float input on the model's device."""
+        device = next(self.parameters()).device
+        return normalise(images.to(device), self.spec.dataset)
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor, batch_size: int = 1000, flip_tta: bool = False) -> torch.Tensor:
+        """Raw embeddings (N, D) of uint8 images in eval mode; flip-TTA adds the mirrored image's embedding."""
+        was_training = self.training
+        self.eval()
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            x = self.prepare(images[start : start + batch_size])
+            e = self.backbone(x)
+            if flip_tta:
+                e = nn.functional.normalize(e, dim=1) + nn.functional.normalize(self.backbone(x.flip(3)), dim=1)
+            outputs.append(e.float())
+        self.train(was_training)
+        return torch.cat(outputs) if outputs else torch.empty(0, self.spec.embedding_dim)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, flip_tta: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(probabilities (N, C), unit embeddings (N, D)) for uint8 images."""
+        embeddings = self.embed(images, flip_tta=flip_tta)
+        probabilities = torch.softmax(self.head.logits(embeddings), dim=1)
+        return probabilities, nn.functional.normalize(embeddings, dim=1)

@@ -1,0 +1,342 @@
+"""The trainer: a generator of events, so a CLI prints them and a UI streams (and stops) them.
+
+Under ``torchrun`` it trains data-parallel with DDP (gloo on CPU, nccl on CUDA): every rank draws the same global
+batch indices and augmentation, keeps its slice ``[rank::world]``, gradients are averaged, metrics reduced, and
+only rank 0 evaluates, samples and yields the final model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from arcdemo.checkpoints import load_training_state, save_training_state
+from arcdemo.data import DATASETS, Split, cutmix, load_split, mixup, random_crop_flip
+from arcdemo.evaluate import Evaluation, evaluate_model
+from arcdemo.heads import LOSSES, check_loss_arguments
+from arcdemo.model import DEFAULT_BACKBONES, EmbeddingModel, ModelSpec
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One run's hyper-parameters (airbench's ``hyp``), saved in the checkpoint card."""
+
+    dataset: str = "mnist"
+    loss: str = "arcface"
+    margin: float | None = None  # None = the loss's default (radians for angular margins; see heads.LOSSES)
+    scale: float | None = None  # s; None = the loss's default
+    dim: int = 3  # embedding dimension
+    epochs: int = 3
+    batch_size: int = 128  # global batch (split across DDP ranks)
+    lr: float | None = None  # peak learning rate; None = 0.1 for SGD, 3e-3 for Adam
+    optimizer: str = "sgd"  # "sgd" (Nesterov momentum 0.9) or "adam"
+    weight_decay: float = 5e-4  # L2 on conv/linear weights (not on BN or W of the head)
+    schedule: str = "onecycle"  # "onecycle" (linear warm-up 20%, cosine down) or "cosine"
+    margin_warmup_steps: int = -1  # margin ramps 0 → m over this many steps; -1 = one epoch if dim ≤ 3, else 0
+    m1: float | None = None  # combined loss: multiplicative margin (default 1.0)
+    m3: float | None = None  # combined loss: additive cosine margin (default 0.2)
+    subcentres: int = 3  # sub-center ArcFace: centres per class
+    easy_margin: bool = False  # apply the margin only where cos θ > 0
+    backbone: str | None = None  # None = the dataset's default (model.DEFAULT_BACKBONES)
+    width: int | None = None  # backbone width; None = the default's
+    augment: bool | None = None  # random crop (4 px) + flip; None = on for CIFAR-10, off for MNIST
+    mixup: float = 0.0  # mixup Beta(α, α); 0 = off
+    cutmix: float = 0.0  # CutMix Beta(α, α); 0 = off
+    train_subset: int = 0  # use only this many training images (0 = all)
+    seed: int = 0
+    device: str = "auto"  # "auto" = CUDA when available, else CPU
+    sample_every: int = 50  # steps between embedding snapshots for live plots (0 = never)
+    sample_size: int = 1000  # test images in each snapshot
+    flip_tta: bool = False  # evaluate with the mirrored image's embedding added (CIFAR-10)
+
+    def resolved(self) -> TrainConfig:
+        """Fill every ``None`` with its concrete default and validate; raises ValueError with a clear message."""
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        spec = LOSSES[self.loss]
+        margin = spec.margin if self.margin is None else float(self.margin)
+        scale = spec.scale if self.scale is None else float(self.scale)
+        check_loss_arguments(self.loss, margin, scale)
+        if self.m1 is not None and not (math.isfinite(self.m1) and 1.0 <= self.m1 <= 6.0):
+            raise ValueError(f"m1 {self.m1!r} is out of range: allowed [1, 6]")
+        if self.m3 is not None and not (math.isfinite(self.m3) and 0.0 <= self.m3 <= 1.0):
+            raise ValueError(f"m3 {self.m3!r} is out of range: allowed [0, 1]")
+        checks = (
+            (self.dim >= 2, f"embedding dim must be ≥ 2, got {self.dim}"),
+            (self.dim <= 4096, f"embedding dim must be ≤ 4096, got {self.dim}"),
+            (1 <= self.epochs <= 1000, f"epochs must be in [1, 1000], got {self.epochs}"),
+            (2 <= self.batch_size <= 65536, f"batch size must be in [2, 65536], got {self.batch_size}"),
+            (self.optimizer in ("sgd", "adam"), f"optimizer must be sgd or adam, got {self.optimizer!r}"),
+            (self.schedule in ("onecycle", "cosine"), f"schedule must be onecycle or cosine, got {self.schedule!r}"),
+            (self.lr is None or (math.isfinite(self.lr) and 0 < self.lr <= 10), f"lr must be in (0, 10], got {self.lr}"),
+            (math.isfinite(self.weight_decay) and 0 <= self.weight_decay < 1, "weight decay must be in [0, 1)"),
+            (1 <= self.subcentres <= 16, f"subcentres must be in [1, 16], got {self.subcentres}"),
+            (self.mixup >= 0 and self.cutmix >= 0, "mixup/cutmix α must be ≥ 0"),
+            (self.train_subset >= 0, "train subset must be ≥ 0"),
+            (self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device {self.device!r}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        backbone, width = DEFAULT_BACKBONES[self.dataset]
+        if self.backbone is not None and self.backbone != backbone:
+            width = self.width or 32
+        return replace(
+            self,
+            margin=margin,
+            scale=scale,
+            lr=self.lr if self.lr is not None else (0.1 if self.optimizer == "sgd" else 3e-3),
+            backbone=self.backbone or backbone,
+            width=self.width or width,
+            augment=self.dataset == "cifar10" if self.augment is None else self.augment,
+            device=("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device,
+        )
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    step: int  # 1-based, global
+    total_steps: int
+    epoch: int  # 1-based
+    loss: float
+    train_accuracy: float  # on this step's batch, margin-free logits
+    lr: float
+    margin_fraction: float  # 0..1 of the margin in use (warm-up)
+    elapsed_s: float
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class SampleEvent:
+    """A snapshot of unit embeddings of a fixed test subset, for the live sphere."""
+
+    step: int
+    embeddings: np.ndarray  # (N, D), unit norm
+    labels: np.ndarray
+    centres: np.ndarray  # (C, D), unit norm
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    epoch: int
+    test_accuracy: float
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    """The end: the model (rank 0 only; None elsewhere) and its test evaluation; ``stopped`` if cancelled."""
+
+    model: EmbeddingModel | None
+    evaluation: Evaluation | None
+    config: TrainConfig
+    stopped: bool
+    steps: int
+    epochs_done: int
+    wall_time_s: float
+    train_images: int
+    history: dict = field(default_factory=dict)
+
+
+Event = StepEvent | SampleEvent | EpochEvent | DoneEvent
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf; the message says where and what to change."""
+
+
+def learning_rate(step: int, total: int, peak: float, schedule: str) -> float:
+    """LR at a 0-based step: one-cycle (20% linear warm-up, cosine to 0) or plain cosine. Pure, so resumable."""
+    if schedule == "onecycle":
+        warmup = max(1, int(0.2 * total))
+        if step < warmup:
+            return peak * (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+    else:
+        progress = step / max(1, total)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def build_spec(config: TrainConfig, train: Split) -> ModelSpec:
+    c = config
+    return ModelSpec(
+        dataset=c.dataset, backbone=c.backbone, width=c.width, embedding_dim=c.dim,
+        in_channels=train.images.shape[1], image_size=train.images.shape[2], class_names=train.class_names,
+        loss=c.loss, margin=c.margin, scale=c.scale, m1=c.m1, m3=c.m3, subcentres=c.subcentres,
+        easy_margin=c.easy_margin,
+    )
+
+
+def _optimizer(model: EmbeddingModel, config: TrainConfig) -> torch.optim.Optimizer:
+    """Weight decay on conv/linear weights only: decaying BN or the head's centres fights the normalisation."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        (decay if parameter.ndim > 1 and not name.startswith("head.") else no_decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if config.optimizer == "adam":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size), initialising the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+@torch.no_grad()
+def _snapshot(model: EmbeddingModel, images: torch.Tensor, labels: torch.Tensor, step: int) -> SampleEvent:
+    embeddings = F.normalize(model.embed(images), dim=1)
+    return SampleEvent(step, embeddings.cpu().numpy(), labels.cpu().numpy(), model.head.centres().cpu().numpy())
+
+
+def train(
+    config: TrainConfig,
+    should_stop: Callable[[], bool] = lambda: False,
+    resume_path: Path | None = None,
+    data: tuple[Split, Split] | None = None,
+) -> Iterator[Event]:
+    """Train and yield events; ``should_stop`` is polled every step (the UI's Stop button).
+
+    ``resume_path``: a training-state file written at the end of every epoch and read back when present, so
+    an interrupted run continues from its last full epoch. ``data`` overrides (train, test) splits (tests).
+    """
+    config = config.resolved()
+    rank, world = _distributed()
+    if config.batch_size % world:
+        raise ValueError(f"batch size {config.batch_size} is not divisible by the {world} processes")
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if config.device == "cuda" and world > 1 else config.device)
+    torch.manual_seed(config.seed)
+    train_split, test_split = data or (load_split(config.dataset, "train"), load_split(config.dataset, "test"))
+    if config.train_subset:
+        train_split = train_split.subset(config.train_subset, seed=config.seed)
+    train_split = train_split.to(device)
+    model = EmbeddingModel(build_spec(config, train_split)).to(device)
+    channels_last = device.type == "cpu"  # measured: ~1.5× faster convolutions on CPU (benchmarks/throughput.py)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = _optimizer(model, config)
+    epochs_done = 0
+    if resume_path is not None and Path(resume_path).exists():
+        epochs_done = load_training_state(Path(resume_path), model, optimizer)
+    trainable = model if world == 1 else torch.nn.parallel.DistributedDataParallel(model)
+
+    steps_per_epoch = len(train_split) // config.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"{len(train_split)} training images are fewer than one batch of {config.batch_size}")
+    total_steps = steps_per_epoch * config.epochs
+    warmup = config.margin_warmup_steps if config.margin_warmup_steps >= 0 else (steps_per_epoch if config.dim <= 3 else 0)
+    local_batch = config.batch_size // world
+    sample = test_split.subset(config.sample_size, seed=config.seed).to(device)
+    use_amp = device.type == "cuda"
+    start = time.perf_counter()
+    step = epochs_done * steps_per_epoch
+    history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": []}
+    stopped = False
+    for epoch in range(epochs_done, config.epochs):
+        model.train()
+        order_generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        order = torch.randperm(len(train_split), generator=order_generator).to(device)
+        augment_generator = torch.Generator(device=device).manual_seed(config.seed * 100_003 + epoch)
+        for batch_index in range(steps_per_epoch):
+            if should_stop():
+                stopped = True
+                break
+            global_index = order[batch_index * config.batch_size : (batch_index + 1) * config.batch_size]
+            images = train_split.images[global_index]
+            if config.augment:
+                images = random_crop_flip(images, augment_generator)
+            index = slice(rank, None, world)
+            x = model.prepare(images[index])
+            y = train_split.labels[global_index][index]
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            lr = learning_rate(step, total_steps, config.lr, config.schedule)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            model.head.margin_fraction = min(1.0, (step + 1) / warmup) if warmup else 1.0
+            partner, lam = None, 1.0
+            if config.cutmix > 0:
+                x, partner, lam = cutmix(x, y, augment_generator, config.cutmix)
+            elif config.mixup > 0:
+                x, partner, lam = mixup(x, y, augment_generator, config.mixup)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss, embeddings = trainable(x, y)
+                if partner is not None:
+                    loss = lam * loss + (1 - lam) * model.head(embeddings, partner)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at step {step + 1} (epoch {epoch + 1}); "
+                    f"lower the learning rate (now {lr:.3g}) or the scale (now {config.scale:g})"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            with torch.no_grad():
+                correct = (model.head.logits(embeddings.detach()).argmax(1) == y).float().sum()
+                stats = torch.stack([loss.detach().float() * len(y), correct, torch.tensor(float(len(y)), device=device)])
+                if world > 1:
+                    dist.all_reduce(stats)
+            batch_loss, batch_accuracy = (stats[0] / stats[2]).item(), (stats[1] / stats[2]).item()
+            elapsed = time.perf_counter() - start
+            history["step"].append(step)
+            history["loss"].append(batch_loss)
+            history["train_accuracy"].append(batch_accuracy)
+            yield StepEvent(
+                step, total_steps, epoch + 1, batch_loss, batch_accuracy, lr, model.head.margin_fraction, elapsed,
+                (step - epochs_done * steps_per_epoch) * config.batch_size / max(elapsed, 1e-9),
+            )
+            if rank == 0 and config.sample_every and step % config.sample_every == 0:
+                yield _snapshot(model, sample.images, sample.labels, step)
+        if stopped:
+            break
+        epochs_done = epoch + 1
+        if rank == 0:
+            if resume_path is not None:
+                save_training_state(Path(resume_path), model, optimizer, epochs_done)
+            accuracy = evaluate_model(model, test_split).metrics["accuracy"] if epoch + 1 < config.epochs else None
+            if accuracy is not None:
+                history["test_step"].append(step)
+                history["test_accuracy"].append(accuracy)
+                yield EpochEvent(epoch + 1, accuracy, time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    if rank != 0:
+        yield DoneEvent(None, None, config, stopped, step, epochs_done, wall, len(train_split), history)
+        return
+    model.eval()
+    evaluation = evaluate_model(model, test_split, flip_tta=config.flip_tta)
+    history["test_step"].append(step)
+    history["test_accuracy"].append(evaluation.metrics["accuracy"])
+    if config.sample_every:
+        yield _snapshot(model, sample.images, sample.labels, step)
+    model = model.to(memory_format=torch.contiguous_format)
+    yield DoneEvent(model, evaluation, config, stopped, step, epochs_done, wall, len(train_split), history)
+
+
+def run_card(done: DoneEvent) -> dict:
+    """The card fields a finished run contributes (config, metrics, data, seed, epochs, wall time)."""
+    c = done.config
+    return {
+        "config": asdict(c),
+        "metrics": done.evaluation.metrics,
+        "data": {"dataset": c.dataset, "train_images": done.train_images, "test_images": done.evaluation.metrics["samples"]},
+        "seed": c.seed,
+        "epochs": done.epochs_done,
+        "steps": done.steps,
+        "stopped_early": done.stopped,
+        "wall_time_s": round(done.wall_time_s, 1),
+    }
