@@ -34,14 +34,14 @@ _VERTEX_MERGE_TOLERANCE = 1e-8  # Voronoi vertices of 4+ cocircular centres come
 _ARC_STEP = np.radians(3.0)  # polyline resolution of boundary arcs
 _JUNCTION_STEPS = 30  # bisections of a foot-angle step: places curve ends to ~1e-10 rad
 _COARSE_FEET = 180  # 2° scan of a bisector circle to find where a margin curve is valid
-_PAINT_LATITUDES = 24
-_PAINT_LONGITUDES = 48
+_PAINT_LATITUDES = 36  # 5° faces: coarse, but a few thousand faces keep the JSON small
+_PAINT_LONGITUDES = 72
 _PAINT_RADIUS = 0.985  # just under the points and lines so they are never hidden by the paint
 _HISTOGRAM_BIN_DEG = 2.0
 
 
 class _Edge(NamedTuple):
-    """A decision-boundary arc: from ``start`` along the unit ``tangent`` for ``length`` radians, between two centres."""
+    """A decision-boundary arc between two centres: from ``start`` along the unit ``tangent`` for ``length`` rad."""
 
     first: int
     second: int
@@ -264,6 +264,7 @@ class _MarginSides(NamedTuple):
 
 
 def _margin_sides(unit: np.ndarray, edges: list[_Edge], margin: float) -> _MarginSides:
+    """Sides of the pairs the boundary edges separate (two edges may share a pair, e.g. for two centres)."""
     pairs = sorted({(min(edge.first, edge.second), max(edge.first, edge.second)) for edge in edges})
     sides = np.array([side for first, second in pairs for side in ((first, second), (second, first))], dtype=int)
     sides = sides.reshape(-1, 2)
@@ -317,7 +318,8 @@ def margin_band_curves(centres: np.ndarray, margin: float, n: int = 48) -> list[
 
     # a run that stops inside its stretch ends at a junction: bisect the foot angle between its last valid sample
     # and the invalid neighbour, so curves of neighbouring pairs meet instead of stopping a sample short
-    ends = [(stretch, a, a - 1) for stretch, a, _ in runs if a > 0] + [(stretch, b - 1, b) for stretch, _, b in runs if b < n]
+    ends = [(stretch, a, a - 1) for stretch, a, _ in runs if a > 0]
+    ends += [(stretch, b - 1, b) for stretch, _, b in runs if b < n]
     end_stretch, inside_index, outside_index = np.array(ends, dtype=int).reshape(-1, 3).T
     end_rows = rows[end_stretch]
     inside, outside = angles[end_stretch, inside_index], angles[end_stretch, outside_index]
@@ -375,6 +377,7 @@ def _subsample(labels: np.ndarray, max_points: int, seed: int) -> np.ndarray:
 
 
 def _check_inputs(points: np.ndarray, labels: np.ndarray, centres: np.ndarray, class_names: list[str]) -> None:
+    """Fail with the shapes in the message rather than deep inside numpy or plotly."""
     if points.ndim != 2 or centres.ndim != 2 or points.shape[1] != centres.shape[1] or points.shape[1] < 2:
         raise ValueError(f"need (N, D) points and (C, D) centres with D >= 2, got {points.shape}, {centres.shape}")
     if len(labels) != len(points) or len(class_names) != len(centres):
@@ -410,8 +413,8 @@ def _wireframe_trace() -> go.Scatter3d:
         for longitude in np.radians(np.arange(0, 180, 30))
     ]
     parallels = [
-        np.stack([np.cos(latitude) * np.cos(around), np.cos(latitude) * np.sin(around), np.full_like(around, np.sin(latitude))], axis=1)
-        for latitude in np.radians(np.arange(-60, 61, 30))
+        np.stack([np.cos(lat) * np.cos(around), np.cos(lat) * np.sin(around), np.full_like(around, np.sin(lat))], 1)
+        for lat in np.radians(np.arange(-60, 61, 30))
     ]
     x, y, z = _with_gaps(meridians + parallels)
     return go.Scatter3d(
@@ -468,12 +471,9 @@ def _centre_traces_3d(centres3: np.ndarray, class_names: list[str]) -> list[go.S
     return traces
 
 
-def _polyline_trace_3d(polylines: list[np.ndarray], name: str, colour: str, dash: str) -> go.Scatter3d:
+def _polyline_trace_3d(polylines: list[np.ndarray], name: str, line: dict) -> go.Scatter3d:
     x, y, z = _with_gaps(polylines)
-    return go.Scatter3d(
-        x=x, y=y, z=z, mode="lines", name=name, legendgroup=name, hoverinfo="name",
-        line=dict(color=colour, width=4 if dash == "solid" else 3, dash=dash),
-    )
+    return go.Scatter3d(x=x, y=y, z=z, mode="lines", name=name, legendgroup=name, hoverinfo="name", line=line)
 
 
 def _highlight_trace_3d(point3: np.ndarray, label: str) -> go.Scatter3d:
@@ -534,10 +534,11 @@ def sphere_figure(
     traces += _centre_traces_3d(centres3, class_names)
     boundaries = decision_boundary_arcs(centres3)
     if boundaries:
-        traces.append(_polyline_trace_3d(boundaries, "decision boundary", BOUNDARY_COLOUR, "solid"))
+        traces.append(_polyline_trace_3d(boundaries, "decision boundary", dict(color=BOUNDARY_COLOUR, width=4)))
     bands = margin_band_curves(centres3, margin)
     if bands:
-        traces.append(_polyline_trace_3d(bands, _margin_legend(margin), MARGIN_COLOUR, "dash"))
+        band_line = dict(color=MARGIN_COLOUR, width=3, dash="dash")
+        traces.append(_polyline_trace_3d(bands, _margin_legend(margin), band_line))
     if highlight is not None:
         traces.append(_highlight_trace_3d(_normalise_rows(_normalise_rows(highlight) @ axes.T), highlight_label))
 

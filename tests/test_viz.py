@@ -149,7 +149,7 @@ def test_margin_bands_cover_the_whole_margin_boundary():
     on_boundary = samples[np.abs(excess) / slope < 0.002]  # within ~0.1° of the exact curve
     assert len(on_boundary) > 300
     gap_deg = np.degrees(np.arccos(np.clip(on_boundary @ drawn.T, -1, 1)).min(axis=1))
-    print(gap_deg.max()); assert gap_deg.max() < 0.5
+    assert gap_deg.max() < 0.3
 
 
 def test_two_centres_margin_curves_close_on_themselves():
@@ -227,9 +227,9 @@ def test_sphere_figure_without_margin_draws_no_band():
 
 def test_sphere_figure_128d_says_it_is_a_projection_and_stays_small():
     points, labels, centres = _clustered(128)
-    highlight = points[0]
     figure = viz.sphere_figure(
-        points, labels, centres, NAMES, margin=0.3, highlight=highlight, highlight_label="your digit", paint_surface=True
+        points, labels, centres, NAMES, margin=0.3, highlight=points[0], highlight_label="your digit",
+        paint_surface=True,
     )
     shown_percent = re.fullmatch(r"PCA projection, (\d+)% variance", figure.layout.title.text)
     assert shown_percent is not None
