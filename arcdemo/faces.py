@@ -58,6 +58,7 @@ __all__ = [
     "draw_boxes",
     "ReferenceModel",
     "lfw_pairs",
+    "preload",
 ]
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
@@ -181,11 +182,14 @@ class AlignedFace:
 
     ``crop`` is the aligned (size, size, 3) uint8 RGB face; ``box`` the face box
     used, ``landmarks`` the 5 dlib points in full-image coordinates, ``image`` the
-    RGB image actually used (EXIF-corrected), ``faces_found`` how many faces the
+    RGB image actually used (EXIF-corrected; JPEGs of 3200 px or more are decoded
+    at 1/2..1/8 scale, see :func:`load_rgb`), ``faces_found`` how many faces the
     successful detection pass found (0 when the pre-cropped frame box was used),
     ``transform`` the (2, 3) similarity matrix image -> crop, and ``detection`` how
     the box was obtained: ``"hog"``, ``"hog_upsampled"``, ``"hog_padded"`` or
-    ``"cropped_frame"`` (the ``assume_cropped`` fallback).
+    ``"cropped_frame"`` (the ``assume_cropped`` fallback).  ``boxes`` holds every face
+    box of that pass, largest first (``boxes[0] == box``; empty for ``"cropped_frame"``),
+    ready for ``draw_boxes(a.image, list(a.boxes), chosen=0)``.
     """
 
     crop: np.ndarray
@@ -195,6 +199,7 @@ class AlignedFace:
     image: np.ndarray
     transform: np.ndarray | None = None
     detection: str = "hog"
+    boxes: tuple[FaceBox, ...] = ()
     # dlib.full_object_detection for `image`, kept for ReferenceModel.embed.
     _shape: Any = field(default=None, repr=False, compare=False)
 
@@ -274,6 +279,18 @@ def _predictor():
 
 def _recognizer():
     return _cached("recognizer", lambda: _dlib().face_recognition_model_v1(_model_path("resnet")))
+
+
+def preload(reference: bool = False) -> None:
+    """Load dlib, the detector and the 5-point predictor now (and the ResNet if ``reference``).
+
+    Otherwise the first :func:`align_face` pays ~0.3-1 s for it.  Safe to call from
+    a background thread at app start-up.
+    """
+    _detector()
+    _predictor()
+    if reference:
+        _recognizer()
 
 
 # --------------------------------------------------------------------------------------
@@ -382,16 +399,17 @@ def load_rgb(source: ImageSource, *, max_side: int | None = None) -> np.ndarray:
         return _array_to_rgb(source)
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
         raise FileNotFoundError(f"no such image file: {os.fspath(source)!r}")
+    opened = None  # an image this function opened itself, closed at the end
     try:
         if isinstance(source, Image.Image):
             img = source
         elif isinstance(source, (str, os.PathLike)):
-            img = Image.open(source)
+            img = opened = Image.open(source)
         elif isinstance(source, (bytes, bytearray, memoryview)):
-            img = Image.open(io.BytesIO(bytes(source)))
+            img = opened = Image.open(io.BytesIO(bytes(source)))
         else:
             raise TypeError(f"unsupported image source type {type(source).__name__}")
-        if max_side and getattr(img, "format", None) == "JPEG" and max(img.size) >= 2 * max_side:
+        if opened is not None and max_side and img.format == "JPEG" and max(img.size) >= 2 * max_side:
             f = max_side / float(max(img.size))
             img.draft(None, (max(1, int(math.ceil(img.size[0] * f))), max(1, int(math.ceil(img.size[1] * f)))))
         img.load()
@@ -405,6 +423,9 @@ def load_rgb(source: ImageSource, *, max_side: int | None = None) -> np.ndarray:
     except Exception as exc:  # UnidentifiedImageError, truncated data, decompression bomb, ...
         reason = str(exc) or type(exc).__name__
         raise ValueError(f"could not read image: {_describe(source)} is not a readable image ({reason})") from exc
+    finally:
+        if opened is not None:
+            opened.close()
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ValueError(f"could not read image: {_describe(source)} decoded to shape {rgb.shape}")
     return rgb
@@ -440,11 +461,34 @@ def _detect(rgb: np.ndarray, max_side: int, upsample: int, pad: float) -> list[F
         dx = dy = p
     rects = _run_detector(small, upsample)
     boxes = [FaceBox._from_dlib(r, scale, dx, dy) for r in rects]
-    return sorted(boxes, key=lambda b: b.area, reverse=True)
+    return _largest_first(boxes, rgb.shape[1], rgb.shape[0])
+
+
+def _largest_first(boxes: list[FaceBox], width: int, height: int) -> list[FaceBox]:
+    """Sort by area, largest first.
+
+    Boxes within 10% of the largest area count as equally large (dlib's boxes come
+    in a few fixed sizes, so a near-tie is rounding): among those the one nearest
+    the image centre comes first.  This matters for LFW, where the subject is the
+    centre face and a bystander can get a box of the same size.
+    """
+    if len(boxes) < 2:
+        return list(boxes)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+
+    def dist(b: FaceBox) -> float:
+        return math.hypot((b.left + b.right - 1) / 2.0 - cx, (b.top + b.bottom - 1) / 2.0 - cy)
+
+    by_area = sorted(boxes, key=lambda b: (-b.area, dist(b)))
+    top = by_area[0].area
+    first = min((b for b in by_area if b.area >= 0.9 * top), key=dist)
+    return [first] + [b for b in by_area if b is not first]
 
 
 def detect_faces(rgb: np.ndarray, max_side: int = _DETECT_MAX_SIDE, *, upsample: int = 0) -> list[FaceBox]:
     """dlib HOG frontal-face boxes in full-resolution coordinates, largest first.
+
+    Near-ties in area (within 10%) go to the box nearest the image centre.
 
     Detection runs on a copy scaled so that its long side is at most ``max_side``;
     ``upsample`` is dlib's ``upsample_num_times`` (each step doubles the image,
@@ -608,7 +652,7 @@ def align_face(source: ImageSource, *, size: int = 112, assume_cropped: bool = F
     else:
         raise NoFaceError(
             f"no face found in the {w}x{h} image (dlib HOG frontal detector, passes: {', '.join(tried)}); "
-            "use a sharper, frontal, well-lit photo in which the face is at least ~40 px wide"
+            "use a photo with an upright, roughly frontal face that is not tiny (at least ~1/20 of the long side)"
         )
     shape = _fit_shape(rgb, box)
     landmarks = _shape_points(shape)
@@ -622,6 +666,7 @@ def align_face(source: ImageSource, *, size: int = 112, assume_cropped: bool = F
         image=rgb,
         transform=m,
         detection=how,
+        boxes=tuple(boxes),
         _shape=shape,
     )
 
