@@ -12,6 +12,7 @@ import hashlib
 import os
 import struct
 import tarfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,11 @@ MNIST_FILES = {  # file → md5 (the values torchvision checks)
 }
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 CIFAR10_BINARY = ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530")
+
+
+# torchvision 0.29 deprecates its decoders in favour of TorchCodec; they still work and are what this project needs
+# (one image at a time, no video stack), so the notice is silenced rather than printed 60,000 times.
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
 
 
 class DatasetMissingError(FileNotFoundError):

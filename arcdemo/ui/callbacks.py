@@ -1,0 +1,545 @@
+"""The app's behaviour as typed functions of plain values: no gradio here, so each is tested without a server.
+
+Errors a person can fix raise ``AppInputError`` (``InputError`` from ``arcdemo.inputs``, ``ModelNotFound``,
+``TrainingFailed``); the UI layer shows their message as a sentence, never a traceback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from arcdemo.inputs import InputError, model_input
+from arcdemo.ui.models import (
+    DATASET_TITLES,
+    LOSS_TITLES,
+    SESSION_PREFIX,
+    LoadedModel,
+    ModelNotFound,
+    load_model,
+)
+from arcdemo.ui.plots import FigureJSON, SphereBase, sphere_base
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from arcdemo.train import TrainConfig
+
+SessionModels = Mapping[str, LoadedModel]
+MAX_SESSION_MODELS = 6  # per browser session; the oldest is dropped
+LIVE_POINTS = 1000  # test points in each live snapshot
+LIVE_SAMPLE_EVERY = 10  # steps between live snapshots (~1 s on a 2-core CPU; the UI shows at most one per REFRESH_S)
+REFRESH_S = 0.5  # at most this often a training streams a new figure
+PREVIEW_SCALE = 5  # model input shown at 5× (28 → 140 px), nearest-neighbour so pixels stay visible
+
+# bounds a public server accepts (the trainer itself allows more); checked before anything is queued
+TRAIN_LIMITS = {
+    "epochs": (1, 20),
+    "dim": (2, 512),
+    "train_subset": (0, 60_000),
+    "batch_size": (16, 1024),
+    "warmup_steps": (-1, 100_000),
+    "seed": (0, 2**31 - 1),
+}
+
+
+class TrainingFailed(RuntimeError):
+    """A training run that could not finish (diverged, data missing); the message says what to change."""
+
+
+AppInputError = (InputError, ModelNotFound, TrainingFailed)
+
+
+# --------------------------------------------------------------------------------------------------- predict
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the Draw and Classify tabs show for one input."""
+
+    label: str  # the predicted class
+    probabilities: dict[str, float]  # every class → probability
+    angles: list[list[Any]]  # rows [class, angle to its centre in degrees, probability %], nearest centre first
+    figure: FigureJSON  # the sphere with the input highlighted among test points
+    preview: np.ndarray  # what the model saw, uint8 (H, W) or (H, W, 3), enlarged
+    summary: str  # one markdown line
+
+
+def _draw_base(model: LoadedModel) -> SphereBase:
+    reference = model.reference()
+    title = f"{model.key}: your input among {len(reference.labels):,} test points"
+    if reference.note:
+        title = f"{model.key}: {reference.note}"
+    return sphere_base(
+        reference.embeddings, reference.labels, reference.centres, model.class_names, margin=model.plot_margin,
+        title=title,
+    )
+
+
+def predict(source: Any, key: str, session: SessionModels | None = None) -> Prediction:
+    """Classify one drawing or image with a model: probabilities, angles to every centre, the point on the sphere."""
+    model = load_model(key, session)
+    spec = model.spec
+    images = model_input(source, spec.dataset, spec.in_channels, spec.image_size)
+    probabilities, embeddings = model.predict(images)
+    p, embedding = probabilities[0], embeddings[0]
+    names = model.class_names
+    base = model.draw_base(_draw_base)
+    centres = model.reference().centres
+    angles = np.degrees(np.arccos(np.clip(centres @ (embedding / max(np.linalg.norm(embedding), 1e-12)), -1, 1)))
+    best = int(np.argmax(p))
+    order = np.argsort(angles)
+    rows = [[names[i], round(float(angles[i]), 1), round(100 * float(p[i]), 2)] for i in order]
+    preview = images[0].numpy()
+    preview = preview[0] if preview.shape[0] == 1 else np.transpose(preview, (1, 2, 0))
+    preview = np.kron(preview, np.ones((PREVIEW_SCALE, PREVIEW_SCALE) + (1,) * (preview.ndim - 2), np.uint8))
+    summary = (
+        f"**{names[best]}** with probability {100 * p[best]:.1f}% — {angles[best]:.1f}° from its class centre"
+        f" (next nearest centre: {names[order[1]]} at {angles[order[1]]:.1f}°)" if len(order) > 1 else ""
+    )
+    return Prediction(
+        names[best], {name: float(value) for name, value in zip(names, p)}, rows,
+        base.with_point(embedding, f"{names[best]} ({100 * p[best]:.0f}%)"), preview, summary,
+    )
+
+
+# --------------------------------------------------------------------------------------------------- explore
+
+
+@dataclass(frozen=True)
+class ExploreView:
+    sphere: go.Figure
+    summary: str  # markdown
+    confusion: go.Figure
+    angles: go.Figure
+    card: dict
+
+
+def explore(key: str, paint_surface: bool = False, session: SessionModels | None = None) -> ExploreView:
+    """A model's test embeddings on the sphere with boundaries and margin bands, plus its statistics."""
+    from arcdemo import viz
+    from arcdemo.data import DatasetMissingError
+
+    model = load_model(key, session)
+    try:
+        evaluation = model.evaluation()
+    except DatasetMissingError as error:
+        raise InputError(f"The {DATASET_TITLES.get(model.spec.dataset)} test set is not available here: {error}") from None
+    title = f"{model.key}: {len(evaluation.labels):,} test embeddings"
+    if model.spec.embedding_dim > 3:
+        title += f" ({model.spec.embedding_dim}-D)"
+    sphere = viz.sphere_figure(
+        evaluation.embeddings, evaluation.labels, evaluation.centres, model.class_names,
+        margin=model.plot_margin, title=title, paint_surface=bool(paint_surface),
+    )
+    confusion = viz.confusion_figure(np.asarray(evaluation.metrics["confusion_matrix"]), model.class_names)
+    angles = viz.angle_histogram_figure(evaluation.intra_deg, evaluation.inter_deg)
+    return ExploreView(sphere, explore_summary(model, evaluation.metrics), confusion, angles, _card_for_display(model.card))
+
+
+def _card_for_display(card: Mapping) -> dict:
+    """The card without its bulky confusion matrix (shown as a figure already)."""
+    shown = {k: v for k, v in card.items() if k != "metrics"}
+    shown["metrics"] = {k: v for k, v in card.get("metrics", {}).items() if k != "confusion_matrix"}
+    return json.loads(json.dumps(shown, default=float))
+
+
+def _degrees(value: Any) -> str:
+    return f"{value:.1f}°" if isinstance(value, (int, float)) and math.isfinite(value) else "–"
+
+
+def explore_summary(model: LoadedModel, metrics: Mapping) -> str:
+    """Accuracy, angle statistics and the loss in a few markdown lines."""
+    from arcdemo.heads import LOSSES
+
+    spec = model.spec
+    loss = LOSSES.get(spec.loss)
+    margin_text = ""
+    if loss is not None and loss.margin_range != (0.0, 0.0):
+        unit = f" rad = {math.degrees(spec.margin):.1f}°" if spec.loss in ("arcface", "subcenter", "combined") else ""
+        margin_text = f" · margin m = {spec.margin:.2f}{unit} ({loss.margin_meaning})"
+    scale_text = f" · scale s = {spec.scale:g}" if loss is None or loss.uses_scale else ""
+    card = model.card
+    trained = ""
+    if card.get("wall_time_s") is not None:
+        hardware = card.get("hardware", {})
+        where = hardware.get("gpu") or f"{hardware.get('cpu', 'CPU')} ×{hardware.get('cpu_count', '?')}"
+        trained = f"\n\nTrained {card.get('epochs', '?')} epoch(s), {card.get('steps', '?')} steps in {card['wall_time_s']} s on {where}."
+    return (
+        f"### {model.key}\n"
+        f"**Test accuracy {100 * metrics['accuracy']:.2f}%** on {metrics.get('samples', 0):,} images"
+        f" · macro F1 {metrics.get('f1', float('nan')):.3f}\n\n"
+        f"{LOSS_TITLES.get(spec.loss, spec.loss)}{margin_text}{scale_text} · {spec.embedding_dim}-D embedding\n\n"
+        "| angle | degrees |\n|---|---:|\n"
+        f"| mean angle to own class centre | {_degrees(metrics.get('mean_intra_angle_deg'))} |\n"
+        f"| median / 90th / 99th percentile of it | {_degrees(metrics.get('intra_angle_p50_deg'))} / "
+        f"{_degrees(metrics.get('intra_angle_p90_deg'))} / {_degrees(metrics.get('intra_angle_p99_deg'))} |\n"
+        f"| mean angle to nearest other centre | {_degrees(metrics.get('mean_inter_angle_deg'))} |\n"
+        f"| smallest angle between two centres | {_degrees(metrics.get('min_centre_angle_deg'))} |"
+        f"{trained}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- train
+
+
+def _number(name: str, value: Any, integer: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(number):
+        raise InputError(f"{name} must be a finite number, got {value!r}.")
+    if integer and number != int(number):
+        raise InputError(f"{name} must be a whole number, got {value!r}.")
+    return number
+
+
+def training_config(
+    dataset: str = "mnist", loss: str = "arcface", margin: float | None = None, scale: float | None = None,
+    dim: int = 3, epochs: int = 1, lr: float | None = None, warmup_steps: int = -1, seed: int = 0,
+    train_subset: int = 0, batch_size: int = 128, optimizer: str = "sgd",
+) -> TrainConfig:
+    """A validated ``TrainConfig`` from UI/API values; anything unusable raises InputError with the allowed range."""
+    from arcdemo.train import TrainConfig
+
+    integers = {"dim": dim, "epochs": epochs, "warmup_steps": warmup_steps, "seed": seed, "train_subset": train_subset,
+                "batch_size": batch_size}
+    checked: dict[str, int] = {}
+    for name, value in integers.items():
+        number = int(_number(name.replace("_", " "), value, integer=True))
+        low, high = TRAIN_LIMITS[name]
+        if not low <= number <= high:
+            raise InputError(f"{name.replace('_', ' ')} must be between {low} and {high} here, got {number}.")
+        checked[name] = number
+    margin = None if margin is None else _number("margin", margin)
+    scale = None if scale is None else _number("scale", scale)
+    lr = None if lr is None or lr == 0 else _number("learning rate", lr)
+    config = TrainConfig(
+        dataset=str(dataset), loss=str(loss), margin=margin, scale=scale, dim=checked["dim"], epochs=checked["epochs"],
+        lr=lr, optimizer=str(optimizer), batch_size=checked["batch_size"], margin_warmup_steps=checked["warmup_steps"],
+        seed=checked["seed"], train_subset=checked["train_subset"], sample_every=LIVE_SAMPLE_EVERY,
+        sample_size=LIVE_POINTS,
+    )
+    try:
+        config.resolved()
+    except ValueError as error:
+        raise InputError(str(error)[:1].upper() + str(error)[1:] + ".") from None
+    return config
+
+
+@dataclass(frozen=True)
+class TrainUpdate:
+    """One refresh of the Train tab; ``None`` fields are unchanged since the last update."""
+
+    status: str  # HTML with a progress bar
+    sphere: go.Figure | None = None
+    curves: go.Figure | None = None
+    done: TrainedRun | None = None
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    model: LoadedModel
+    files: list[str]  # the downloadable checkpoint: .safetensors + .json
+    stopped: bool
+    history: dict = field(default_factory=dict)
+
+
+_SESSION_KEYS = itertools.count(1)
+
+
+def _progress_html(fraction: float, text: str, state: str = "running") -> str:
+    percent = max(0.0, min(100.0, 100 * fraction))
+    return (
+        f'<div class="arc-progress arc-{state}"><div class="arc-bar"><div style="width:{percent:.1f}%"></div></div>'
+        f"<span>{text}</span></div>"
+    )
+
+
+def _run_name(config: TrainConfig) -> str:
+    return f"{config.dataset}-{config.loss}-{config.dim}d-{datetime.now().strftime('%H%M%S')}"
+
+
+def _save_trained(done: Any, name: str, out_dir: Path | None) -> tuple[LoadedModel, list[str]]:
+    """Write the run as a downloadable checkpoint (never into the shipped folder) and wrap it for the other tabs."""
+    from arcdemo.checkpoints import save_checkpoint
+    from arcdemo.train import run_card
+
+    folder = Path(tempfile.mkdtemp(prefix="arcdemo-trained-", dir=out_dir))
+    card = {"name": name, "trained_in": "arcdemo app (one browser session)", **run_card(done)}
+    weights, card_path = save_checkpoint(folder / name, done.model, card)
+    full_card = json.loads(card_path.read_text())
+    key = f"{SESSION_PREFIX}{next(_SESSION_KEYS)}"
+    accuracy = done.evaluation.metrics["accuracy"]
+    c = done.config
+    label = (
+        f"{name} — trained here · {DATASET_TITLES.get(c.dataset)} · {LOSS_TITLES.get(c.loss, c.loss)} · {c.dim}-D · "
+        f"{100 * accuracy:.1f}% test{' (stopped early)' if done.stopped else ''}"
+    )
+    model = LoadedModel(key, label, done.model.eval(), full_card, evaluation=done.evaluation)
+    return model, [str(weights), str(card_path)]
+
+
+def _trainer_thread(config: TrainConfig, stop: threading.Event, events: queue.Queue) -> threading.Thread:
+    """Run the trainer beside the UI: events go into ``events``; an exception is put there too, then None."""
+    from arcdemo.train import train
+
+    def run() -> None:
+        try:
+            for event in train(config, should_stop=stop.is_set):
+                events.put(event)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which explains it
+            events.put(error)
+        finally:
+            events.put(None)
+
+    thread = threading.Thread(target=run, name="arcdemo-train", daemon=True)
+    thread.start()
+    return thread
+
+
+def _explain(error: BaseException) -> TrainingFailed:
+    from arcdemo.data import DatasetMissingError
+    from arcdemo.train import TrainingDiverged
+
+    if isinstance(error, TrainingDiverged):
+        return TrainingFailed(f"Training diverged: {error}.")
+    if isinstance(error, DatasetMissingError):
+        return TrainingFailed(f"The training data is not available here: {error}")
+    if isinstance(error, ValueError):
+        return TrainingFailed(f"Training could not start: {error}")
+    return TrainingFailed(f"Training failed: {type(error).__name__}: {error}")
+
+
+def _class_names(dataset: str) -> list[str]:
+    from arcdemo.data import CIFAR10_CLASSES
+
+    return list(CIFAR10_CLASSES) if dataset == "cifar10" else [str(i) for i in range(10)]
+
+
+def train_stream(
+    config: TrainConfig,
+    should_stop: Callable[[], bool] = lambda: False,
+    *,
+    refresh_s: float = REFRESH_S,
+    out_dir: Path | None = None,
+    label: str = "",
+) -> Iterator[TrainUpdate]:
+    """Train in a background thread and yield live updates (at most one per ``refresh_s``): sphere, curves, status.
+
+    ``should_stop`` is polled while training (the Stop button); closing this generator stops the trainer too. The
+    last update carries the trained model (usable in the other tabs) and its checkpoint files.
+    """
+    from arcdemo import viz
+    from arcdemo.train import DoneEvent, EpochEvent, SampleEvent, StepEvent
+
+    resolved = config.resolved()
+    margin = resolved.margin if resolved.loss in ("arcface", "subcenter", "combined") else 0.0
+    names = _class_names(config.dataset)
+    prefix = f"{label}: " if label else ""
+    history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": []}
+    stop = threading.Event()
+    events: queue.Queue = queue.Queue()
+    yield TrainUpdate(_progress_html(0, f"{prefix}loading {DATASET_TITLES.get(config.dataset)} and building the model…"))
+    thread = _trainer_thread(config, stop, events)
+    last_step: StepEvent | None = None
+    sample: SampleEvent | None = None
+    changed, finished, last_sent = False, False, 0.0
+    try:
+        while not finished:
+            batch = []
+            try:
+                batch.append(events.get(timeout=refresh_s))
+                while True:
+                    batch.append(events.get_nowait())
+            except queue.Empty:
+                pass
+            if should_stop():
+                stop.set()
+            for event in batch:
+                if event is None:
+                    finished = True
+                elif isinstance(event, BaseException):
+                    raise _explain(event) from event
+                elif isinstance(event, StepEvent):
+                    last_step, changed = event, True
+                    history["step"].append(event.step)
+                    history["loss"].append(event.loss)
+                    history["train_accuracy"].append(event.train_accuracy)
+                elif isinstance(event, SampleEvent):
+                    sample, changed = event, True
+                elif isinstance(event, EpochEvent):
+                    history["test_step"].append(last_step.step if last_step else 0)
+                    history["test_accuracy"].append(event.test_accuracy)
+                    changed = True
+                elif isinstance(event, DoneEvent):
+                    yield _finish(event, prefix, out_dir, margin, config)
+                    changed = False
+            if finished or last_step is None or not changed or time.perf_counter() - last_sent < refresh_s:
+                continue
+            sphere = None
+            if sample is not None:
+                sphere = viz.sphere_figure(
+                    sample.embeddings, sample.labels, sample.centres, names, margin=margin * last_step.margin_fraction,
+                    title=f"{prefix}step {sample.step}: {len(sample.labels):,} test points",
+                )
+                sample = None
+            yield TrainUpdate(_step_html(last_step, config, prefix, stop.is_set()), sphere, viz.curves_figure(history))
+            changed, last_sent = False, time.perf_counter()
+    finally:
+        stop.set()  # Stop, a closed tab or an error: the trainer ends at its next step (then evaluates once)
+        thread.join(timeout=120)
+
+
+def _step_html(step: Any, config: TrainConfig, prefix: str, stopping: bool) -> str:
+    text = (
+        f"{prefix}step {step.step}/{step.total_steps} · epoch {step.epoch}/{config.epochs} · loss {step.loss:.3f} · "
+        f"batch accuracy {100 * step.train_accuracy:.0f}% · margin {100 * step.margin_fraction:.0f}% on · "
+        f"{step.images_per_s:,.0f} img/s · {step.elapsed_s:.0f} s"
+    )
+    if stopping:
+        text += " · stopping, then one evaluation on the test set…"
+    elif step.step == step.total_steps:
+        text += " · evaluating on the test set…"
+    return _progress_html(step.step / step.total_steps, text)
+
+
+def _finish(done: Any, prefix: str, out_dir: Path | None, margin: float, config: TrainConfig) -> TrainUpdate:
+    from arcdemo import viz
+
+    model, files = _save_trained(done, _run_name(config), out_dir)
+    evaluation = done.evaluation
+    metrics = evaluation.metrics
+    sphere = viz.sphere_figure(
+        evaluation.embeddings, evaluation.labels, evaluation.centres, model.class_names, margin=margin,
+        title=f"{prefix}after {done.steps} steps: {len(evaluation.labels):,} test embeddings",
+    )
+    how = "stopped early" if done.stopped else "done"
+    text = (
+        f"{prefix}{how} — test accuracy <b>{100 * metrics['accuracy']:.2f}%</b> after {done.steps} steps "
+        f"({done.epochs_done} full epoch(s)) in {done.wall_time_s:.0f} s · mean angle to own centre "
+        f"{metrics['mean_intra_angle_deg']:.1f}°, to nearest other {metrics['mean_inter_angle_deg']:.1f}° · "
+        "now selectable in Explore, Draw and Classify"
+    )
+    run = TrainedRun(model, files, done.stopped, done.history)
+    return TrainUpdate(_progress_html(1.0, text, "done"), sphere, viz.curves_figure(done.history), run)
+
+
+def compare_stream(
+    config_a: TrainConfig,
+    config_b: TrainConfig,
+    should_stop: Callable[[], bool] = lambda: False,
+    *,
+    refresh_s: float = REFRESH_S,
+    out_dir: Path | None = None,
+) -> Iterator[TrainUpdate]:
+    """Train two configurations one after the other (same data and seed) and stream them side by side."""
+    from arcdemo import viz
+
+    label_a, label_b = (LOSS_TITLES.get(c.loss, c.loss) for c in (config_a, config_b))
+    if label_a == label_b:
+        label_a, label_b = f"{label_a} (A)", f"{label_b} (B)"
+    final_a: go.Figure | None = None
+    run_a: TrainedRun | None = None
+    for update in train_stream(config_a, should_stop, refresh_s=refresh_s, out_dir=out_dir, label=label_a):
+        if update.done is not None:
+            final_a, run_a = update.sphere, update.done
+        yield update
+    if run_a is None or run_a.stopped:
+        return
+    for update in train_stream(config_b, should_stop, refresh_s=refresh_s, out_dir=out_dir, label=label_b):
+        sphere = update.sphere
+        if sphere is not None and final_a is not None:
+            sphere = viz.comparison_figure(final_a, sphere, label_a, label_b)
+        status = update.status
+        if update.done is not None:
+            status = _comparison_html(
+                ((label_a, run_a.model.evaluation().metrics), (label_b, update.done.model.evaluation().metrics))
+            )
+        yield TrainUpdate(status, sphere, update.curves, update.done)
+
+
+def _comparison_html(runs: tuple[tuple[str, Mapping], ...]) -> str:
+    rows = "".join(
+        f"<tr><td>{name}</td><td>{100 * m['accuracy']:.2f}%</td><td>{m['mean_intra_angle_deg']:.1f}°</td>"
+        f"<td>{m['mean_inter_angle_deg']:.1f}°</td><td>{m['min_centre_angle_deg']:.1f}°</td></tr>"
+        for name, m in runs
+    )
+    table = (
+        '<table class="arc-compare"><tr><th>loss</th><th>test accuracy</th><th>mean angle to own centre</th>'
+        f"<th>to nearest other centre</th><th>closest two centres</th></tr>{rows}</table>"
+    )
+    return _progress_html(1.0, f"both trained on the same data and seed; both are now in the model lists{table}", "done")
+
+
+def add_session_model(session: SessionModels | None, model: LoadedModel) -> dict[str, LoadedModel]:
+    """A new session mapping with ``model`` added (the oldest dropped beyond MAX_SESSION_MODELS)."""
+    models = dict(session or {})
+    models[model.key] = model
+    while len(models) > MAX_SESSION_MODELS:
+        models.pop(next(iter(models)))
+    return models
+
+
+class TrainingDesk:
+    """One training at a time per server, and Stop for the session that asked.
+
+    ``announce`` (UI only, before queueing) registers a pending run; ``begin``/``end`` bracket the run itself;
+    ``stop`` sets the session's flag, which a pending run sees when it starts and a running one at its next step.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flags: dict[str, threading.Event] = {}
+        self._running: str | None = None
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._running is not None
+
+    def announce(self, session: str) -> bool:
+        """Register a pending run; True when another session's training is running (so this one will queue)."""
+        with self._lock:
+            self._flags[session] = threading.Event()
+            return self._running is not None and self._running != session
+
+    def begin(self, session: str) -> threading.Event | None:
+        """The run's stop flag, or None when Stop was pressed while it waited in the queue."""
+        with self._lock:
+            flag = self._flags.get(session)
+            if flag is not None and flag.is_set():
+                del self._flags[session]
+                return None
+            flag = self._flags[session] = flag or threading.Event()
+            self._running = session
+            return flag
+
+    def end(self, session: str) -> None:
+        with self._lock:
+            self._flags.pop(session, None)
+            if self._running == session:
+                self._running = None
+
+    def stop(self, session: str) -> str:
+        """Ask this session's pending or running training to stop; the answer says what happened."""
+        with self._lock:
+            flag = self._flags.get(session)
+            if flag is None:
+                return "No training is running in this session."
+            flag.set()
+            if self._running == session:
+                return "Stopping: the current step finishes, then the model is evaluated and kept."
+            return "Cancelled: the queued training will not start."

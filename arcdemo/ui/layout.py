@@ -1,0 +1,548 @@
+"""``build_demo()``: the Gradio Blocks, wiring the callbacks of ``arcdemo.ui.callbacks`` to components.
+
+Only gradio is imported at module level: torch, plotly and the models load inside callbacks, on first use, so
+``python app.py`` serves its first page within a few seconds of gradio's own import.
+
+API names (gradio_client), kept stable: ``/explore``, ``/train`` (a generator), ``/stop_training``,
+``/compare_losses`` (a generator), ``/predict_digit``, ``/classify_image``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline lab: no phoning home
+
+import gradio as gr  # noqa: E402
+from gradio.components.plot import PlotData  # noqa: E402
+
+from arcdemo.heads import LOSSES  # noqa: E402 - a plain table (torch is imported by heads, see below)
+from arcdemo.ui import callbacks as cb  # noqa: E402
+from arcdemo.ui.models import DATASET_TITLES, LOSS_TITLES, REPO, available_models, list_checkpoints  # noqa: E402
+from arcdemo.ui.plots import FigureJSON  # noqa: E402
+
+log = logging.getLogger("arcdemo.ui")
+EXAMPLES_DIR = REPO / "docs" / "examples"
+DESK = cb.TrainingDesk()
+
+CSS = """
+.arc-progress { display: flex; flex-direction: column; gap: 6px; font-size: 0.92em; }
+.arc-bar { height: 10px; border-radius: 5px; background: var(--neutral-200); overflow: hidden; }
+.arc-bar > div { height: 100%; background: var(--color-accent); transition: width 0.3s; }
+.arc-done .arc-bar > div { background: #2ca02c; }
+.arc-compare { margin-top: 6px; border-collapse: collapse; }
+.arc-compare td, .arc-compare th { padding: 2px 10px; border-bottom: 1px solid var(--neutral-200); text-align: right; }
+.arc-compare td:first-child, .arc-compare th:first-child { text-align: left; }
+#arc-preview img { image-rendering: pixelated; }
+footer { display: none !important; }
+"""
+
+INTRO = """\
+# arcdemo — margins on the sphere
+Margin losses (ArcFace and its family) put each class's embeddings on the unit sphere around a learned **class
+centre**, and ask every sample to be closer in *angle* to its own centre than to any other — by a **margin m**.
+**Explore** a trained model, **Train** your own and watch the classes settle, **Draw** a digit or **Classify** an
+image and see where it lands.
+"""
+
+
+# ------------------------------------------------------------------------------------------------ plumbing
+
+
+def _gpu(duration: int = 60) -> Callable[[Callable], Callable]:
+    """``spaces.GPU`` on Hugging Face ZeroGPU Spaces (when the package imports); a no-op everywhere else."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+def _friendly_error(error: Exception) -> gr.Error:
+    if isinstance(error, gr.Error):
+        return error
+    if isinstance(error, cb.AppInputError):
+        return gr.Error(str(error), title="Cannot do that")
+    log.exception("unexpected error in a callback")
+    return gr.Error(f"Sorry, that failed unexpectedly ({type(error).__name__}: {error}). The server log has details.")
+
+
+def _friendly(fn: Callable) -> Callable:
+    """Errors become a ``gr.Error`` with a sentence (the user's mistakes) or a short note (ours), never a traceback."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001
+                raise _friendly_error(error) from None
+
+        return generator
+
+    @functools.wraps(fn)
+    def function(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001
+            raise _friendly_error(error) from None
+
+    return function
+
+
+def _plot(figure: Any) -> Any:
+    """gr.Plot takes Plotly figures; pre-serialised ones go in as PlotData (no second encoding)."""
+    if isinstance(figure, FigureJSON):
+        return PlotData(type="plotly", plot=figure.json)
+    return figure
+
+
+def _choices(dataset: str | None, session: cb.SessionModels | None = None) -> list[tuple[str, str]]:
+    return [(entry.label, entry.key) for entry in available_models(session, dataset)]
+
+
+def _first(choices: list[tuple[str, str]]) -> str | None:
+    return choices[0][1] if choices else None
+
+
+class _FriendlyUpload:
+    """Turn what the component's own decoding rejects (a non-image, a 400-MP bomb) into a sentence."""
+
+    def _check(self, payload: Any) -> None:
+        from arcdemo.inputs import InputError, open_image
+
+        for file in self._files(payload):
+            path = getattr(file, "path", None)
+            if path is None:
+                continue
+            try:
+                from PIL import Image
+
+                with Image.open(path) as image:  # lazy: reads the header only
+                    size = image.size
+                if size[0] * size[1] > 50_000_000:
+                    open_image(path)  # raises the size message
+            except InputError as error:
+                raise gr.Error(str(error), title="Cannot use that image") from None
+            except Exception:  # noqa: BLE001 - not an image at all
+                try:
+                    open_image(path)
+                except InputError as error:
+                    raise gr.Error(str(error), title="Cannot use that image") from None
+                raise gr.Error("That file is not an image this app can read.", title="Cannot use that image") from None
+
+    def _files(self, payload: Any) -> list[Any]:
+        return [payload]
+
+
+class ImageUpload(_FriendlyUpload, gr.Image):
+    """gr.Image whose upload errors are sentences; hands the callback a file path (decoding happens there)."""
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is not None:
+            self._check(payload)
+        return super().preprocess(payload)
+
+
+class DigitPad(_FriendlyUpload, gr.Sketchpad):
+    """gr.Sketchpad whose API uploads that are not images get a sentence instead of a decoding traceback."""
+
+    def get_block_name(self) -> str:
+        return "imageeditor"
+
+    def _files(self, payload: Any) -> list[Any]:
+        return [payload.background, payload.composite, *(payload.layers or [])]
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is not None and getattr(payload, "id", None) is None:
+            self._check(payload)
+        return super().preprocess(payload)
+
+
+# ---------------------------------------------------------------------------------------------- callbacks
+
+
+@_friendly
+@_gpu()
+def explore(key: str, paint_surface: bool, session: cb.SessionModels) -> tuple:
+    view = cb.explore(key, paint_surface, session)
+    return view.sphere, view.summary, view.confusion, view.angles, view.card
+
+
+def _prediction_outputs(prediction: cb.Prediction) -> tuple:
+    return (
+        prediction.probabilities, _plot(prediction.figure), prediction.angles, prediction.preview, prediction.summary,
+    )
+
+
+_EMPTY_PREDICTION = (None, None, None, None, "")
+
+
+@_friendly
+@_gpu()
+def predict_digit(sketch: Any, key: str, session: cb.SessionModels) -> tuple:
+    if not key:
+        raise cb.InputError("No MNIST model is available yet: train one in the Train tab (dataset MNIST).")
+    return _prediction_outputs(cb.predict(sketch, key, session))
+
+
+def predict_digit_live(sketch: Any, key: str, session: cb.SessionModels) -> tuple:
+    """On every stroke: like predict_digit, but an empty canvas or a missing model is a quiet note."""
+    try:
+        return predict_digit(sketch, key, session)
+    except gr.Error as error:
+        return (*_EMPTY_PREDICTION[:-1], f"*{error.message}*")
+
+
+@_friendly
+@_gpu()
+def classify_image(image: Any, key: str, session: cb.SessionModels) -> tuple:
+    if not key:
+        raise cb.InputError("No CIFAR-10 model is available yet: train one in the Train tab (dataset CIFAR-10).")
+    return _prediction_outputs(cb.predict(image, key, session))
+
+
+def classify_image_live(image: Any, key: str, session: cb.SessionModels) -> tuple:
+    if image is None:
+        return (*_EMPTY_PREDICTION[:-1], "*Upload an image, or pick one of the examples below.*")
+    try:
+        return classify_image(image, key, session)
+    except gr.Error as error:
+        gr.Warning(error.message)
+        return (*_EMPTY_PREDICTION[:-1], f"*{error.message}*")
+
+
+def _train_outputs(update: cb.TrainUpdate, files: list[str], session: cb.SessionModels) -> tuple:
+    return (
+        update.status,
+        update.sphere if update.sphere is not None else gr.skip(),
+        update.curves if update.curves is not None else gr.skip(),
+        files if update.done is not None else gr.skip(),
+        session,
+    )
+
+
+def _run_training(
+    stream: Callable[[Callable[[], bool]], Iterator[cb.TrainUpdate]], session: cb.SessionModels, request: gr.Request
+) -> Iterator[tuple]:
+    session_id = request.session_hash if request is not None else "anonymous"
+    flag = DESK.begin(session_id)
+    if flag is None:
+        yield (cb._progress_html(0, "Cancelled before it started.", "done"), gr.skip(), gr.skip(), gr.skip(), session)
+        DESK.end(session_id)
+        return
+    files: list[str] = []
+    try:
+        for update in stream(flag.is_set):
+            if update.done is not None:
+                session = cb.add_session_model(session, update.done.model)
+                files = files + update.done.files
+            yield _train_outputs(update, files, session)
+    finally:
+        DESK.end(session_id)
+
+
+@_friendly
+@_gpu(duration=120)
+def train(
+    dataset: str, loss: str, margin: float, scale: float, dim: int, epochs: int, lr: float, warmup_steps: int,
+    optimizer: str, batch_size: int, seed: int, train_subset: int, session: cb.SessionModels,
+    request: gr.Request,
+) -> Iterator[tuple]:
+    config = cb.training_config(
+        dataset, loss, margin, scale, dim, epochs, lr, warmup_steps, seed, train_subset, batch_size, optimizer
+    )
+    yield from _run_training(lambda should_stop: cb.train_stream(config, should_stop), session, request)
+
+
+@_friendly
+@_gpu(duration=120)
+def compare_losses(
+    dataset: str, loss: str, margin: float, scale: float, dim: int, epochs: int, lr: float, warmup_steps: int,
+    optimizer: str, batch_size: int, seed: int, train_subset: int, loss_b: str, margin_b: float, scale_b: float,
+    session: cb.SessionModels, request: gr.Request,
+) -> Iterator[tuple]:
+    common = (dim, epochs, lr, warmup_steps, seed, train_subset, batch_size, optimizer)
+    config_a = cb.training_config(dataset, loss, margin, scale, *common)
+    config_b = cb.training_config(dataset, loss_b, margin_b, scale_b, *common)
+    yield from _run_training(lambda should_stop: cb.compare_stream(config_a, config_b, should_stop), session, request)
+
+
+def announce_training(request: gr.Request) -> str:
+    queued = DESK.announce(request.session_hash if request is not None else "anonymous")
+    if queued:
+        return cb._progress_html(
+            0,
+            "⏳ Another training is running on this server (one at a time keeps it responsive). Yours is queued and "
+            "starts as soon as it finishes; Stop cancels it.",
+        )
+    return cb._progress_html(0, "Starting…")
+
+
+def stop_training(request: gr.Request) -> str:
+    return DESK.stop(request.session_hash if request is not None else "anonymous")
+
+
+def stop_on_leave(request: gr.Request) -> None:
+    if request is not None:
+        DESK.stop(request.session_hash)
+
+
+def loss_controls(loss: str) -> tuple:
+    """Margin and scale sliders follow the loss: its defaults, its allowed range, locked where fixed."""
+    spec = LOSSES.get(loss)
+    if spec is None:
+        return gr.skip(), gr.skip(), ""
+    low, high = spec.margin_range
+    margin = gr.update(
+        value=spec.margin, minimum=low, maximum=high if high > low else low + 1, interactive=high > low,
+        label=f"Margin m ({spec.margin_meaning})" if high > low else "Margin m (none for this loss)",
+    )
+    low_s, high_s = spec.scale_range
+    scale = gr.update(
+        value=spec.scale, minimum=low_s, maximum=high_s if high_s > low_s else low_s + 1,
+        interactive=high_s > low_s and spec.uses_scale,
+        label="Scale s" if spec.uses_scale else "Scale s (unused: plain linear layer)",
+    )
+    return margin, scale
+
+
+def refresh_models(session: cb.SessionModels, explore_key: str | None, draw_key: str | None, classify_key: str | None) -> tuple:
+    """Model lists from disk plus this session's trained models, keeping each selection when it still exists."""
+    updates = []
+    for dataset, current in ((None, explore_key), ("mnist", draw_key), ("cifar10", classify_key)):
+        choices = _choices(dataset, session)
+        keys = [key for _, key in choices]
+        updates.append(gr.update(choices=choices, value=current if current in keys else _first(choices)))
+    return tuple(updates)
+
+
+def warm_up(draw_key: str | None) -> None:
+    """After the page loads: import torch and build the Draw tab's base figure, so the first drawing is instant."""
+    if not draw_key:
+        return
+    try:
+        cb.load_model(draw_key).draw_base(cb._draw_base)
+    except Exception:  # noqa: BLE001 - warming up is best effort; the real call reports errors
+        log.warning("warm-up of %s failed", draw_key, exc_info=True)
+
+
+# --------------------------------------------------------------------------------------------------- layout
+
+
+def _examples() -> list[str]:
+    return [str(path) for path in sorted(EXAMPLES_DIR.glob("*")) if path.suffix.lower() in (".png", ".webp", ".jpg")]
+
+
+def _prediction_panel(kind: str) -> tuple:
+    summary = gr.Markdown()
+    with gr.Row():
+        probabilities = gr.Label(num_top_classes=3, label="Top-3 probabilities", scale=2)
+        preview = gr.Image(
+            label=f"What the model sees ({'28×28, MNIST-style' if kind == 'digit' else '32×32 RGB'})", height=170,
+            interactive=False, buttons=[], elem_id="arc-preview" if kind == "digit" else None, scale=1,
+        )
+    sphere = gr.Plot(label="Where it lands on the sphere")
+    angles = gr.Dataframe(
+        headers=["class", "angle to centre (°)", "probability (%)"], label="Angle to every class centre",
+        interactive=False, wrap=True,
+    )
+    return probabilities, sphere, angles, preview, summary
+
+
+def build_demo() -> gr.Blocks:
+    """The whole app. Launch with ``demo.launch(**launch_options())``."""
+    all_models = _choices(None)
+    mnist_models, cifar_models = _choices("mnist"), _choices("cifar10")
+    loss_choices = [(LOSS_TITLES.get(name, name), name) for name in LOSSES]
+
+    with gr.Blocks(title="arcdemo — margins on the sphere") as demo:
+        session = gr.State({})
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            # ------------------------------------------------------------------------------------- Explore
+            with gr.Tab("Explore", id="explore"):
+                with gr.Row():
+                    explore_model = gr.Dropdown(
+                        all_models, value=_first(all_models), label="Model", allow_custom_value=True, scale=4,
+                        info=None if all_models else f"No checkpoints found in {list_checkpoints.__module__} folder "
+                        "yet: train one in the Train tab.",
+                    )
+                    paint = gr.Checkbox(label="Paint the sphere by predicted class", value=False, scale=1)
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        explore_sphere = gr.Plot(label="Test embeddings on the unit sphere")
+                        gr.Markdown(
+                            "Dots: test images, coloured by their true class. Lines from the centre: the learned "
+                            "**class centres**. Solid black arcs: **decision boundaries** (equal angle to two "
+                            "centres). Dashed: the **margin bands** θᵢ + m = θⱼ that the loss asks every sample to "
+                            "stay inside. Drag to rotate; click a class in the legend to hide it."
+                        )
+                    with gr.Column(scale=2):
+                        explore_summary = gr.Markdown()
+                        explore_confusion = gr.Plot(label="Confusion matrix")
+                        explore_angles = gr.Plot(label="Angles to centres")
+                with gr.Accordion("Checkpoint card", open=False):
+                    explore_card = gr.JSON()
+
+            # --------------------------------------------------------------------------------------- Train
+            with gr.Tab("Train", id="train"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=320):
+                        dataset = gr.Radio(
+                            [(DATASET_TITLES[d], d) for d in ("mnist", "cifar10")], value="mnist", label="Dataset",
+                        )
+                        loss = gr.Dropdown(loss_choices, value="arcface", label="Loss")
+                        margin = gr.Slider(
+                            0.0, 1.5, value=0.5, step=0.01,
+                            label=f"Margin m ({LOSSES['arcface'].margin_meaning})",
+                        )
+                        scale = gr.Slider(1.0, 128.0, value=30.0, step=1.0, label="Scale s")
+                        with gr.Row():
+                            dim = gr.Number(3, label="Embedding dimension", precision=0, minimum=2, maximum=512)
+                            epochs = gr.Number(1, label="Epochs", precision=0, minimum=1, maximum=20)
+                        with gr.Row():
+                            lr = gr.Number(0, label="Peak learning rate (0 = 0.1 SGD / 0.003 Adam)", minimum=0, maximum=10)
+                            warmup = gr.Number(
+                                -1, label="Margin warm-up steps (-1 = 1 epoch if dim ≤ 3)", precision=0, minimum=-1,
+                            )
+                        with gr.Accordion("More settings", open=False):
+                            optimizer = gr.Radio(["sgd", "adam"], value="sgd", label="Optimizer")
+                            batch_size = gr.Number(128, label="Batch size", precision=0, minimum=16, maximum=1024)
+                            seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+                            subset = gr.Number(0, label="Training images (0 = all)", precision=0, minimum=0)
+                        with gr.Row():
+                            train_button = gr.Button("Train", variant="primary")
+                            stop_button = gr.Button("Stop", variant="stop")
+                        stop_note = gr.Markdown()
+                        with gr.Accordion("Side by side: train a second loss on the same data and seed", open=False):
+                            loss_b = gr.Dropdown(loss_choices, value="softmax", label="Second loss")
+                            margin_b = gr.Slider(0.0, 1.5, value=0.0, step=0.01, label="Margin m", interactive=False)
+                            scale_b = gr.Slider(1.0, 128.0, value=1.0, step=1.0, label="Scale s", interactive=False)
+                            compare_button = gr.Button("Train both and compare", variant="secondary")
+                    with gr.Column(scale=2):
+                        train_status = gr.HTML(cb._progress_html(0, "Pick the settings and press Train."))
+                        train_sphere = gr.Plot(label="Live: test embeddings on the sphere")
+                        train_curves = gr.Plot(label="Loss and accuracy")
+                        train_files = gr.File(
+                            label="Download the trained checkpoint (.safetensors weights + .json card)",
+                            file_count="multiple", interactive=False,
+                        )
+
+            # ---------------------------------------------------------------------------------------- Draw
+            with gr.Tab("Draw", id="draw"):
+                with gr.Row():
+                    with gr.Column(scale=2, min_width=320):
+                        draw_model = gr.Dropdown(
+                            mnist_models, value=_first(mnist_models), label="MNIST model", allow_custom_value=True,
+                        )
+                        sketch = DigitPad(
+                            label="Draw a digit (pick the brush first)", canvas_size=(336, 336), fixed_canvas=True,
+                            brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=14),
+                            layers=False, type="numpy", height=420,
+                        )
+                        draw_button = gr.Button("Predict", variant="primary")
+                        gr.Markdown(
+                            "The drawing is prepared the way MNIST was made: cropped to the ink, scaled to fit "
+                            "20×20 keeping its shape, and centred by centre of mass in 28×28."
+                        )
+                    with gr.Column(scale=3):
+                        draw_outputs = _prediction_panel("digit")
+
+            # ------------------------------------------------------------------------------------ Classify
+            with gr.Tab("Classify", id="classify"):
+                with gr.Row():
+                    with gr.Column(scale=2, min_width=320):
+                        classify_model = gr.Dropdown(
+                            cifar_models, value=_first(cifar_models), label="CIFAR-10 model", allow_custom_value=True,
+                        )
+                        upload = ImageUpload(
+                            label="Any image (any size or mode)", type="filepath", sources=["upload", "clipboard"],
+                            height=300,
+                        )
+                        classify_button = gr.Button("Classify", variant="primary")
+                        examples = _examples()
+                        if examples:
+                            gr.Examples(examples, inputs=[upload], label="CIFAR-10 test images", cache_examples=False)
+                        gr.Markdown(
+                            "Classes: " + ", ".join(
+                                __import__("arcdemo.data", fromlist=["CIFAR10_CLASSES"]).CIFAR10_CLASSES
+                            ) + ". Anything else still lands somewhere: look at its angles to the centres."
+                        )
+                    with gr.Column(scale=3):
+                        classify_outputs = _prediction_panel("image")
+
+        # ------------------------------------------------------------------------------------------ wiring
+        explore_io = dict(
+            fn=explore, inputs=[explore_model, paint, session],
+            outputs=[explore_sphere, explore_summary, explore_confusion, explore_angles, explore_card],
+        )
+        explore_model.change(**explore_io, api_name="explore", concurrency_limit=2)
+        paint.change(**explore_io, api_visibility="private", concurrency_id="explore_paint")
+
+        loss.change(loss_controls, loss, [margin, scale], api_visibility="private", queue=False)
+        loss_b.change(loss_controls, loss_b, [margin_b, scale_b], api_visibility="private", queue=False)
+        settings = [dataset, loss, margin, scale, dim, epochs, lr, warmup, optimizer, batch_size, seed, subset]
+        train_outputs = [train_status, train_sphere, train_curves, train_files, session]
+        model_lists = [explore_model, draw_model, classify_model]
+        refresh = dict(fn=refresh_models, inputs=[session, *model_lists], outputs=model_lists, api_visibility="private")
+        train_kwargs = dict(concurrency_limit=1, concurrency_id="training", show_progress="minimal")
+        (
+            train_button.click(announce_training, None, train_status, api_visibility="private", concurrency_limit=None)
+            .then(train, [*settings, session], train_outputs, api_name="train", **train_kwargs)
+            .then(**refresh)
+        )
+        (
+            compare_button.click(announce_training, None, train_status, api_visibility="private", concurrency_limit=None)
+            .then(
+                compare_losses, [*settings, loss_b, margin_b, scale_b, session], train_outputs,
+                api_name="compare_losses", **train_kwargs,
+            )
+            .then(**refresh)
+        )
+        stop_button.click(stop_training, None, stop_note, api_name="stop_training", concurrency_limit=None)
+
+        draw_inputs = [sketch, draw_model, session]
+        draw_button.click(predict_digit, draw_inputs, list(draw_outputs), api_name="predict_digit", concurrency_limit=4)
+        sketch.change(
+            predict_digit_live, draw_inputs, list(draw_outputs), api_visibility="private", show_progress="hidden",
+            trigger_mode="always_last", concurrency_limit=4,
+        )
+        classify_inputs = [upload, classify_model, session]
+        classify_button.click(
+            classify_image, classify_inputs, list(classify_outputs), api_name="classify_image", concurrency_limit=4,
+        )
+        upload.change(
+            classify_image_live, classify_inputs, list(classify_outputs), api_visibility="private", concurrency_limit=4,
+        )
+
+        demo.load(**refresh).then(**explore_io, api_visibility="private", concurrency_id="explore_load")
+        demo.load(warm_up, draw_model, None, api_visibility="private", show_progress="hidden")
+        demo.unload(stop_on_leave)
+    return demo
+
+
+def launch_options(**overrides: Any) -> dict[str, Any]:
+    """``demo.launch`` keywords: theme/css (Gradio 6 takes them at launch), host/port from the environment."""
+    options: dict[str, Any] = dict(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        theme=gr.themes.Soft(primary_hue="indigo", secondary_hue="amber"),
+        css=CSS,
+        max_file_size="50mb",
+        show_error=False,
+    )
+    options.update(overrides)
+    return options
+
+
+__all__ = ["build_demo", "launch_options", "Path"]

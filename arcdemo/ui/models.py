@@ -1,0 +1,276 @@
+"""The models the app can show: shipped checkpoints on disk and models trained in this browser session.
+
+Listing reads only the JSON cards (no torch), so building the page stays fast. Loading, the test-set evaluation
+(Explore), the reference embeddings drawn behind a new point (Draw/Classify) and that point's base figure are
+computed on first use and cached per model: shipped checkpoints in an LRU cache keyed by path and mtime, session
+models on their own ``LoadedModel`` object, which lives in the session's ``gr.State``.
+
+Nothing here imports gradio; torch is imported inside functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from arcdemo.evaluate import Evaluation
+    from arcdemo.model import EmbeddingModel
+
+REPO = Path(__file__).resolve().parents[2]
+APP_DATASETS = ("mnist", "cifar10")  # datasets whose test split the app can evaluate and draw
+DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "faces": "faces"}
+LOSS_TITLES = {
+    "softmax": "Softmax", "normface": "NormFace", "sphereface": "SphereFace", "cosface": "CosFace",
+    "arcface": "ArcFace", "combined": "Combined margin", "subcenter": "Sub-center ArcFace", "triplet": "Triplet",
+    "supcon": "SupCon",
+}
+ANGULAR_MARGIN_LOSSES = ("arcface", "subcenter", "combined")  # margin = m2 in radians: θ_i + m = θ_j is exact
+REFERENCE_SIZE = 2000  # test points drawn behind a drawn digit / uploaded image
+SESSION_PREFIX = "session:"
+
+
+class ModelNotFound(LookupError):
+    """A model key that is neither a checkpoint on disk nor a model of this session."""
+
+
+def checkpoints_dir() -> Path:
+    """Where shipped checkpoints live: ``$ARCDEMO_CHECKPOINTS`` or ``<repo>/checkpoints``."""
+    return Path(os.environ.get("ARCDEMO_CHECKPOINTS", REPO / "checkpoints")).expanduser()
+
+
+# ------------------------------------------------------------------------------------------------------ listing
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One selectable model: ``key`` is what dropdowns and the API pass around, ``label`` what people read."""
+
+    key: str
+    label: str
+    dataset: str
+    embedding_dim: int
+
+
+def describe(name: str, card: Mapping) -> str:
+    """'mnist-arcface-3d — MNIST · ArcFace m=0.50 s=30 · 3-D · 99.3% test' from a card."""
+    spec = card.get("model", {})
+    loss = spec.get("loss", "?")
+    parts = [DATASET_TITLES.get(spec.get("dataset"), str(spec.get("dataset"))), LOSS_TITLES.get(loss, loss)]
+    if loss not in ("softmax",):
+        parts[-1] += f" m={float(spec.get('margin', 0)):.2f} s={float(spec.get('scale', 0)):g}"
+    parts.append(f"{spec.get('embedding_dim', '?')}-D")
+    accuracy = card.get("metrics", {}).get("accuracy")
+    if isinstance(accuracy, (int, float)):
+        parts.append(f"{100 * accuracy:.1f}% test")
+    return f"{name} — " + " · ".join(parts)
+
+
+def _read_card_json(path: Path) -> dict | None:
+    """The card if it is an arcdemo card with a model spec and its weights exist next to it, else None."""
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(card, dict) or card.get("format") != "arcdemo-checkpoint" or not isinstance(card.get("model"), dict):
+        return None
+    if not path.with_suffix(".safetensors").is_file():
+        return None
+    return card
+
+
+def list_checkpoints(folder: Path | None = None) -> list[ModelEntry]:
+    """Every usable checkpoint card in the folder, sorted by name (JSON only: no torch)."""
+    folder = checkpoints_dir() if folder is None else folder
+    entries = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        card = _read_card_json(path)
+        if card is None:
+            continue
+        spec = card["model"]
+        if spec.get("dataset") not in APP_DATASETS:
+            continue  # faces models belong to the faces tab
+        entries.append(ModelEntry(path.stem, describe(path.stem, card), spec["dataset"], int(spec.get("embedding_dim", 0))))
+    return entries
+
+
+def available_models(session: Mapping[str, LoadedModel] | None = None, dataset: str | None = None) -> list[ModelEntry]:
+    """Shipped checkpoints, then this session's models (newest first), optionally of one dataset."""
+    entries = list_checkpoints()
+    if session:
+        entries += [model.entry for model in reversed(list(session.values()))]
+    return [entry for entry in entries if dataset is None or entry.dataset == dataset]
+
+
+# ------------------------------------------------------------------------------------------- thread discipline
+
+
+class _ThreadPolicy:
+    """Single-image inference runs torch on one thread; everything else uses torch's default.
+
+    Measured here: with 2 OpenMP threads on a busy 2-core CPU, one MNIST prediction took ~220 ms (the threads wait
+    for each other at every op); on one thread it takes ~2 ms. The setting is process-wide, so it is counted.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._single = 0
+        self._default: int | None = None
+
+    def _apply(self) -> None:
+        import torch
+
+        if self._default is None:
+            self._default = torch.get_num_threads()
+        want = 1 if self._single else self._default
+        if torch.get_num_threads() != want:
+            torch.set_num_threads(want)
+
+    @contextmanager
+    def single(self) -> Iterator[None]:
+        with self._lock:
+            self._single += 1
+            self._apply()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._single -= 1
+                self._apply()
+
+
+THREADS = _ThreadPolicy()
+
+
+def device() -> str:
+    """CUDA when available, else CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ------------------------------------------------------------------------------------------------- loaded models
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Test embeddings drawn behind a new point: unit (N, D) embeddings, labels, unit centres."""
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    centres: np.ndarray
+    note: str = ""  # why it is empty, when it is
+
+
+class LoadedModel:
+    """A model plus everything the UI derives from it, each computed once on first use (thread-safe)."""
+
+    def __init__(self, key: str, label: str, model: EmbeddingModel, card: dict, evaluation: Evaluation | None = None):
+        self.key, self.label, self.model, self.card = key, label, model, card
+        self._evaluation = evaluation
+        self._reference: Reference | None = None
+        self._draw_base: object | None = None
+        self._evaluation_lock, self._reference_lock = threading.Lock(), threading.Lock()
+
+    @property
+    def spec(self):  # noqa: ANN201 - ModelSpec, imported lazily
+        return self.model.spec
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.model.spec.class_names)
+
+    @property
+    def entry(self) -> ModelEntry:
+        return ModelEntry(self.key, self.label, self.spec.dataset, self.spec.embedding_dim)
+
+    @property
+    def plot_margin(self) -> float:
+        """The margin drawn as bands on the sphere: only losses whose margin is an angle θ_i + m = θ_j."""
+        return float(self.spec.margin) if self.spec.loss in ANGULAR_MARGIN_LOSSES else 0.0
+
+    def evaluation(self) -> Evaluation:
+        """The full test-split evaluation (metrics, embeddings, angles); raises DatasetMissingError offline."""
+        with self._evaluation_lock:
+            if self._evaluation is None:
+                from arcdemo.data import load_split
+                from arcdemo.evaluate import evaluate_model
+
+                flip_tta = bool(self.card.get("config", {}).get("flip_tta", False))
+                self._evaluation = evaluate_model(self.model, load_split(self.spec.dataset, "test"), flip_tta=flip_tta)
+            return self._evaluation
+
+    def reference(self) -> Reference:
+        """A stratified test subset's embeddings; empty (with a note) when the test data is not available."""
+        with self._reference_lock:
+            if self._reference is None:
+                self._reference = self._compute_reference()
+            return self._reference
+
+    def _compute_reference(self) -> Reference:
+        import torch
+
+        from arcdemo.data import DatasetMissingError, load_split
+
+        centres = torch.nn.functional.normalize(self.model.head.centres().detach().float().cpu(), dim=1).numpy()
+        try:
+            split = load_split(self.spec.dataset, "test")
+        except (DatasetMissingError, OSError, ValueError) as error:
+            empty = np.zeros((0, self.spec.embedding_dim), np.float32)
+            return Reference(empty, np.zeros(0, np.int64), centres, note=f"test points not shown: {error}")
+        index = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:REFERENCE_SIZE].sort().values
+        if self._evaluation is not None:
+            chosen = index.numpy()
+            return Reference(self._evaluation.embeddings[chosen], self._evaluation.labels[chosen], centres)
+        _, embeddings = self.model.predict(split.images[index])
+        return Reference(embeddings.float().cpu().numpy(), split.labels[index].numpy(), centres)
+
+    def draw_base(self, build):  # noqa: ANN001, ANN201 - build: LoadedModel -> SphereBase (ui.plots)
+        """The cached figure a new point is spliced into; ``build`` makes it on first use."""
+        with self._reference_lock:
+            if self._draw_base is None:
+                if self._reference is None:
+                    self._reference = self._compute_reference()
+                self._draw_base = build(self)
+            return self._draw_base
+
+    def predict(self, images):  # noqa: ANN001, ANN201 - uint8 tensor (N, C, H, W) -> (probabilities, embeddings)
+        """Probabilities (N, C) and unit embeddings (N, D) as numpy, on one torch thread (see _ThreadPolicy)."""
+        with THREADS.single():
+            probabilities, embeddings = self.model.predict(images)
+        return probabilities.float().cpu().numpy(), embeddings.float().cpu().numpy()
+
+
+@lru_cache(maxsize=8)
+def _load_shipped(stem_path: str, key: str, mtime_ns: int) -> LoadedModel:
+    from arcdemo.checkpoints import load_checkpoint
+
+    model, card = load_checkpoint(stem_path, device=device())
+    return LoadedModel(key, describe(key, card), model, card)
+
+
+def load_model(key: str, session: Mapping[str, LoadedModel] | None = None) -> LoadedModel:
+    """The model behind a dropdown/API key: a session model, or a checkpoint in ``checkpoints_dir()``."""
+    if not isinstance(key, str) or not key:
+        raise ModelNotFound("No model is selected.")
+    if session and key in session:
+        return session[key]
+    if key.startswith(SESSION_PREFIX):
+        raise ModelNotFound(f"Model {key!r} was trained in another browser session (or the page was reloaded).")
+    if "/" in key or "\\" in key or key.startswith("."):
+        raise ModelNotFound(f"No checkpoint named {key!r}.")
+    card_path = checkpoints_dir() / f"{key}.json"
+    if _read_card_json(card_path) is None:
+        names = ", ".join(entry.key for entry in list_checkpoints()) or "none"
+        raise ModelNotFound(f"No checkpoint named {key!r} (available: {names}).")
+    weights = card_path.with_suffix(".safetensors")
+    return _load_shipped(str(card_path.with_suffix("")), key, weights.stat().st_mtime_ns)

@@ -1,0 +1,116 @@
+"""Figures the UI sends, and the fast path for "this new point on the sphere".
+
+A drawn digit must come back with its figure in a few milliseconds, but building a sphere with 2,000 test points,
+Voronoi boundaries and margin bands takes ~100+ ms. So the base figure is built once per model with
+``arcdemo.viz.sphere_figure`` and kept as JSON text split before the end of its ``data`` list; each new point is
+one small trace spliced in as text (no Plotly validation, no re-serialising the test points).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+HIGHLIGHT_COLOUR = "gold"
+
+
+class FigureJSON:
+    """A Plotly figure already serialised to JSON (the UI layer hands it to ``gr.Plot`` without re-encoding)."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, text: str) -> None:
+        self.json = text
+
+    def to_json(self) -> str:
+        return self.json
+
+    def to_dict(self) -> dict:
+        return json.loads(self.json)
+
+    def __len__(self) -> int:
+        return len(self.json)
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float64)
+    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
+
+
+def projection_axes(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, float]:
+    """Top-3 uncentred principal axes (3, D) of unit points + centres, and the share of variance they keep.
+
+    Same construction as ``viz.project_to_3d`` (directions from the origin matter on a sphere; signs fixed so the
+    largest component of each axis is positive), but the axes are returned so later points use the same view.
+    """
+    samples = np.vstack([_unit(centres), _unit(points)]) if len(points) else _unit(centres)
+    second_moment = samples.T @ samples
+    eigenvalues, eigenvectors = np.linalg.eigh(second_moment)
+    top = np.argsort(eigenvalues)[::-1][:3]
+    axes = eigenvectors[:, top].T
+    axes *= np.where(axes[np.arange(3), np.argmax(np.abs(axes), axis=1)] < 0, -1.0, 1.0)[:, None]
+    explained = float(np.clip(eigenvalues[top], 0, None).sum() / max(float(np.trace(second_moment)), 1e-12))
+    return axes, explained
+
+
+@dataclass(frozen=True)
+class SphereBase:
+    """A sphere/circle figure as JSON text with room for one more trace, plus the projection new points need."""
+
+    prefix: str  # '{"data":[trace, …' without the closing ']'
+    layout: str  # the layout object as JSON
+    axes: np.ndarray | None  # (3, D) projection when D > 3, else None
+    dims: int  # 2 (circle) or 3 (sphere)
+
+    def view(self, embedding: np.ndarray) -> np.ndarray:
+        """A (D,) embedding as the unit 2-D/3-D point drawn in this figure."""
+        point = _unit(np.asarray(embedding, dtype=np.float64).reshape(-1))
+        return _unit(self.axes @ point) if self.axes is not None else point
+
+    def with_point(self, embedding: np.ndarray, label: str) -> FigureJSON:
+        """The base figure plus ``embedding`` as a gold marker on a ray from the origin, tagged ``label``."""
+        point = np.round(self.view(embedding), 4).tolist()
+        trace = {
+            "type": "scatter3d" if self.dims == 3 else "scatter",
+            "x": [0.0, point[0]],
+            "y": [0.0, point[1]],
+            "mode": "lines+markers+text",
+            "text": ["", label],
+            "textposition": "bottom center",
+            "textfont": {"size": 15, "color": "black"},
+            "name": label or "your input",
+            "hoverinfo": "name",
+            "line": {"color": HIGHLIGHT_COLOUR, "width": 6 if self.dims == 3 else 3},
+            "marker": {
+                "size": [0, 11 if self.dims == 3 else 18],
+                "symbol": "diamond" if self.dims == 3 else "star",
+                "color": HIGHLIGHT_COLOUR,
+                "line": {"color": "black", "width": 2},
+            },
+        }
+        if self.dims == 3:
+            trace["z"] = [0.0, point[2]]
+        return FigureJSON(f'{self.prefix},{json.dumps(trace)}],"layout":{self.layout}}}')
+
+
+def sphere_base(
+    embeddings: np.ndarray, labels: np.ndarray, centres: np.ndarray, class_names: list[str], *, margin: float,
+    title: str, max_points: int = 2000,
+) -> SphereBase:
+    """Build the base figure once (viz.sphere_figure); D > 3 is projected here so new points share the view."""
+    from arcdemo import viz
+
+    dims = centres.shape[1]
+    axes = None
+    if dims > 3:
+        axes, explained = projection_axes(embeddings, centres)
+        embeddings = _unit(embeddings @ axes.T) if len(embeddings) else np.zeros((0, 3))
+        centres = _unit(centres @ axes.T)
+        title = f"{title} — {dims}-D embedding, PCA view keeps {100 * explained:.0f}% of the variance"
+    figure = viz.sphere_figure(embeddings, labels, centres, class_names, margin=margin, title=title, max_points=max_points)
+    text = figure.to_json()
+    parsed = json.loads(text)
+    data = json.dumps(parsed["data"], separators=(",", ":"))
+    return SphereBase('{"data":' + data[:-1], json.dumps(parsed["layout"], separators=(",", ":")), axes, min(dims, 3))

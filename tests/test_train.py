@@ -1,0 +1,131 @@
+"""The trainer on tiny real MNIST subsets: events, determinism, stop, resume, the NaN guard."""
+
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+
+from arcdemo.data import load_split
+from arcdemo.heads import MarginHead
+from arcdemo.train import DoneEvent, EpochEvent, SampleEvent, StepEvent, TrainConfig, TrainingDiverged, learning_rate, train
+
+
+@pytest.fixture(scope="module")
+def small_mnist(request):
+    from tests.conftest import require_data
+
+    require_data("MNIST", "raw")
+    return load_split("mnist", "train").subset(2560, seed=1), load_split("mnist", "test").subset(1000, seed=1)
+
+
+def run(config, data, **kwargs):
+    return list(train(config, data=data, **kwargs))
+
+
+def tiny(**overrides):
+    values = dict(dataset="mnist", dim=3, epochs=2, batch_size=128, sample_every=10, sample_size=200, seed=3, optimizer="adam")
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_events_stream_and_the_model_learns(small_mnist):
+    events = run(tiny(), small_mnist)
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    samples = [e for e in events if isinstance(e, SampleEvent)]
+    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    done = events[-1]
+    assert isinstance(done, DoneEvent) and not done.stopped
+    assert [s.step for s in steps] == list(range(1, 41)) and steps[-1].total_steps == 40
+    assert len(epochs) == 1 and epochs[0].epoch == 1
+    assert len(samples) == 5  # every 10 steps + the final snapshot
+    assert samples[0].embeddings.shape == (200, 3)
+    assert np.allclose(np.linalg.norm(samples[0].embeddings, axis=1), 1, atol=1e-5)
+    assert samples[0].centres.shape == (10, 3)
+    assert steps[0].margin_fraction < 0.1 and steps[-1].margin_fraction == 1.0  # warm-up over epoch 1 (dim 3)
+    assert steps[-1].loss < steps[0].loss
+    assert done.evaluation.metrics["accuracy"] > 0.6  # 2 epochs on 2,560 digits
+    assert done.history["test_accuracy"][-1] == done.evaluation.metrics["accuracy"]
+
+
+def test_same_seed_same_run_on_cpu(small_mnist):
+    first = run(tiny(epochs=1, sample_every=0), small_mnist)
+    second = run(tiny(epochs=1, sample_every=0), small_mnist)
+    assert [e.loss for e in first if isinstance(e, StepEvent)] == [e.loss for e in second if isinstance(e, StepEvent)]
+    third = run(tiny(epochs=1, sample_every=0, seed=4), small_mnist)
+    assert [e.loss for e in third if isinstance(e, StepEvent)] != [e.loss for e in first if isinstance(e, StepEvent)]
+
+
+def test_stop_flag_ends_the_run_within_a_step(small_mnist):
+    steps = []
+
+    def should_stop():
+        return len(steps) >= 5
+
+    for event in train(tiny(), data=small_mnist, should_stop=should_stop):
+        if isinstance(event, StepEvent):
+            steps.append(event)
+        if isinstance(event, DoneEvent):
+            done = event
+    assert done.stopped and done.steps == 5 and len(steps) == 5
+    assert done.model is not None and done.evaluation is not None
+
+
+def test_resume_continues_to_the_same_weights(small_mnist, tmp_path):
+    config = tiny(sample_every=0, augment=True)  # augmentation too: its random draws must resume as well
+    straight = run(config, small_mnist)[-1].model.state_dict()
+    state = tmp_path / "run.resume.safetensors"
+    seen = []
+
+    def stop_after_first_epoch():
+        return len(seen) >= 20
+
+    for event in train(config, data=small_mnist, should_stop=stop_after_first_epoch, resume_path=state):
+        if isinstance(event, StepEvent):
+            seen.append(event)
+    assert state.exists()
+    resumed_events = run(config, small_mnist, resume_path=state)
+    resumed_steps = [e.step for e in resumed_events if isinstance(e, StepEvent)]
+    assert resumed_steps == list(range(21, 41))
+    resumed = resumed_events[-1].model.state_dict()
+    for key in straight:
+        assert torch.allclose(straight[key].float(), resumed[key].float(), atol=1e-6), key
+
+
+def test_nan_loss_stops_with_a_clear_message(small_mnist):
+    with mock.patch.object(MarginHead, "forward", lambda self, e, y: e.sum() * float("nan")):
+        with pytest.raises(TrainingDiverged, match="lower the learning rate"):
+            run(tiny(), small_mnist)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "cosface", "sphereface", "subcenter", "combined", "triplet", "supcon"])
+def test_every_loss_trains_through_the_same_trainer(small_mnist, loss):
+    events = run(tiny(loss=loss, dim=8, sample_every=0), small_mnist)
+    done = events[-1]
+    assert done.evaluation.metrics["accuracy"] > 0.3, loss  # chance is 0.1
+    assert done.model.head.centres().shape == (10, 8)
+
+
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        (dict(dataset="svhn"), "unknown dataset"),
+        (dict(loss="hinge"), "unknown loss"),
+        (dict(margin=2.0), "allowed [0, 1.5]"),
+        (dict(dim=1), "dim must be ≥ 2"),
+        (dict(scale=float("nan")), "scale nan"),
+        (dict(lr=-1.0), "lr must be"),
+        (dict(epochs=0), "epochs must be"),
+    ],
+)
+def test_bad_configs_are_refused_before_training(overrides, needle):
+    with pytest.raises(ValueError) as info:
+        tiny(**overrides).resolved()
+    assert needle in str(info.value)
+
+
+def test_learning_rate_schedules():
+    assert learning_rate(0, 100, 1.0, "onecycle") == pytest.approx(0.05)
+    assert learning_rate(19, 100, 1.0, "onecycle") == pytest.approx(1.0)
+    assert learning_rate(99, 100, 1.0, "onecycle") < 0.01
+    assert learning_rate(0, 100, 1.0, "cosine") == pytest.approx(1.0)
+    assert learning_rate(50, 100, 1.0, "cosine") == pytest.approx(0.5)
