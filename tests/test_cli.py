@@ -1,0 +1,162 @@
+"""The CLI contract: train → checkpoint → eval agree; bad input is one line on stderr; torchrun DDP matches 1 process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from arcdemo.checkpoints import CheckpointError, load_checkpoint, read_card, save_checkpoint
+from arcdemo.cli import main
+from arcdemo.evaluate import equal_error_rate, kfold_accuracy, pair_eer, tar_at_far
+from tests.conftest import REPO, require_data
+
+TINY = ["--dataset", "mnist", "--dim", "3", "--epochs", "2", "--train-subset", "2560", "--optimizer", "adam", "--quiet"]
+
+
+def run_cli(*args: str, env: dict | None = None, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    command = (launcher or [sys.executable, "-m"]) + ["arcdemo", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    require_data("MNIST", "raw")
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    result = run_cli("train", *TINY, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_train_writes_checkpoint_and_eval_reproduces_its_numbers(trained):
+    out, metrics = trained
+    assert out.with_suffix(".safetensors").exists() and out.with_suffix(".json").exists()
+    card = read_card(out)
+    for key in ("config", "metrics", "data", "seed", "epochs", "wall_time_s", "hardware", "project_version", "model"):
+        assert key in card, key
+    assert card["config"]["loss"] == "arcface" and card["model"]["embedding_dim"] == 3
+    assert card["data"]["train_images"] == 2560 and card["data"]["test_images"] == 10000
+    result = run_cli("eval", "--checkpoint", str(out))
+    assert result.returncode == 0, result.stderr
+    evaluated = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("dataset", "accuracy", "precision", "recall", "f1", "mean_intra_angle_deg", "min_centre_angle_deg"):
+        assert key in evaluated, key
+    assert evaluated["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-9)
+    assert evaluated["accuracy"] == pytest.approx(card["metrics"]["accuracy"], abs=1e-9)
+    assert evaluated["accuracy"] > 0.6  # 2 epochs on 2,560 digits, 3-D
+    assert 0 < evaluated["mean_intra_angle_deg"] < 90 and 0 < evaluated["min_centre_angle_deg"] < 180
+
+
+def test_checkpoint_round_trip_and_malformed_files(trained, tmp_path):
+    out, _ = trained
+    model, card = load_checkpoint(out)
+    digits = torch.randint(0, 255, (4, 1, 28, 28), dtype=torch.uint8)
+    probabilities, _ = model.predict(digits)
+    copy = tmp_path / "copy"
+    save_checkpoint(copy, model, {k: v for k, v in card.items() if k != "model"})
+    again, _ = load_checkpoint(copy.with_suffix(".safetensors"))
+    assert torch.allclose(again.predict(digits)[0], probabilities)
+
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "bad.safetensors").write_bytes(out.with_suffix(".safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="not a valid JSON card"):
+        load_checkpoint(tmp_path / "bad")
+    (tmp_path / "bad.json").write_text(out.with_suffix(".json").read_text())
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        load_checkpoint(tmp_path / "bad")
+    mismatched = json.loads(out.with_suffix(".json").read_text())
+    mismatched["model"]["embedding_dim"] = 16
+    (tmp_path / "bad.json").write_text(json.dumps(mismatched))
+    (tmp_path / "bad.safetensors").write_bytes(out.with_suffix(".safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="does not match its card"):
+        load_checkpoint(tmp_path / "bad")
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["train", "--dataset", "mnist", "--loss", "hinge"], "unknown loss 'hinge'"),
+        (["train", "--dataset", "mnist", "--margin", "-0.2"], "allowed [0, 1.5]"),
+        (["train", "--dataset", "mnist", "--loss", "cosface", "--margin", "3"], "allowed [0, 1]"),
+        (["train", "--dataset", "mnist", "--margin", "nan"], "not a finite number"),
+        (["train", "--dataset", "mnist", "--scale", "-5"], "scale -5.0 is out of range"),
+        (["train", "--dataset", "mnist", "--dim", "1"], "dim must be ≥ 2"),
+        (["train", "--dataset", "mnist", "--out", "/proc/forbidden/x"], "cannot create output folder"),
+        (["train"], "required: --dataset"),
+        (["eval", "--checkpoint", "/nonexistent/model"], "not found"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args, needle, capsys):
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert needle in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_missing_dataset_is_one_line_naming_the_variable(tmp_path):
+    result = run_cli("train", *TINY, "--out", str(tmp_path / "x"), env={"ARCDEMO_DATA_ROOT": str(tmp_path / "empty"),
+                     "ARCDEMO_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: MNIST not found") and "ARCDEMO_DATA_ROOT" in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_corrupt_checkpoint_in_a_subprocess(tmp_path):
+    (tmp_path / "c.json").write_text("[]")
+    (tmp_path / "c.safetensors").write_bytes(b"junk")
+    result = run_cli("eval", "--checkpoint", str(tmp_path / "c"))
+    assert result.returncode == 2 and "not an arcdemo checkpoint card" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_torchrun_two_processes_match_one_process(tmp_path):
+    """Data-parallel on CPU (gloo): same global batch, same data order → same model up to BN's per-rank statistics."""
+    require_data("MNIST", "raw")
+    args = ["train", *TINY, "--train-subset", "1280", "--batch-size", "64", "--seed", "5"]
+    single = run_cli(*args, "--out", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
+    double = run_cli(*args, "--out", str(tmp_path / "two"), launcher=launcher, env={"OMP_NUM_THREADS": "1"})
+    assert double.returncode == 0, double.stderr
+    outputs = [line for line in double.stdout.splitlines() if line.startswith("{")]
+    assert len(outputs) == 1, "only rank 0 prints the final JSON"
+    one, two = json.loads(single.stdout.splitlines()[-1]), json.loads(outputs[0])
+    assert abs(one["accuracy"] - two["accuracy"]) < 0.05
+    a, _ = load_checkpoint(tmp_path / "one")
+    b, _ = load_checkpoint(tmp_path / "two")
+    cos = torch.nn.functional.cosine_similarity(a.head.weight, b.head.weight, dim=1)
+    assert cos.min() > 0.95, "class centres of the two runs should nearly coincide"
+
+
+def test_verification_metrics_on_known_scores():
+    same = np.array([1, 1, 1, 1, 0, 0, 0, 0], bool)
+    scores = np.array([0.9, 0.8, 0.7, 0.3, 0.6, 0.2, 0.1, 0.0])
+    eer, threshold = equal_error_rate(scores, same)
+    assert eer == pytest.approx(0.25)
+    assert 0.3 <= threshold <= 0.6
+    assert tar_at_far(scores, same, 0.0) == pytest.approx(0.75)
+    assert tar_at_far(scores, same, 0.25) == pytest.approx(1.0)  # accepting 0.6 (a negative) lets 0.3 in too
+    folds = np.arange(8) % 2
+    result = kfold_accuracy(np.tile(scores, 5), np.tile(same, 5), np.repeat(np.arange(5), 8))
+    assert result["accuracy"] == pytest.approx(7 / 8)
+    assert len(result["fold_accuracies"]) == 5 and folds.sum() == 4
+    perfect = kfold_accuracy(np.r_[np.ones(50), np.zeros(50)], np.r_[np.ones(50), np.zeros(50)].astype(bool),
+                             np.arange(100) % 10)
+    assert perfect["accuracy"] == 1.0 and perfect["accuracy_std"] == 0.0
+
+
+def test_pair_eer_separates_clustered_embeddings():
+    rng = np.random.default_rng(0)
+    centres = np.eye(3)
+    labels = rng.integers(0, 3, 600)
+    tight = centres[labels] + 0.05 * rng.normal(size=(600, 3))
+    loose = centres[labels] + 2.0 * rng.normal(size=(600, 3))
+    assert pair_eer(tight, labels) < 0.01 < 0.2 < pair_eer(loose, labels)
