@@ -6,6 +6,7 @@ Bad input gets one clear line on stderr and exit code 2 (1 for a run that failed
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -41,33 +42,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m arcdemo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train a model and write PATH.safetensors + PATH.json")
-    train.add_argument("--dataset", required=True, help="mnist or cifar10")
-    train.add_argument("--loss", default="arcface", help=", ".join(LOSSES))
-    train.add_argument("--margin", type=_finite_float, help="the loss's margin (radians for angular margins)")
-    train.add_argument("--scale", type=_finite_float, help="scale s (SupCon: 1/temperature)")
-    train.add_argument("--dim", type=int, default=3, help="embedding dimension (≥ 2)")
-    train.add_argument("--epochs", type=int, default=3)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", default=None, help="output path without suffix (default: runs/<dataset>-<loss>-<dim>d)")
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--lr", type=_finite_float)
-    train.add_argument("--optimizer", default="sgd", help="sgd or adam")
-    train.add_argument("--schedule", default="onecycle", help="onecycle or cosine")
-    train.add_argument("--weight-decay", type=_finite_float, default=5e-4)
-    train.add_argument("--margin-warmup-steps", type=int, default=-1, help="-1: one epoch for dim ≤ 3, else 0")
-    train.add_argument("--m1", type=_finite_float, help="combined loss: multiplicative margin")
-    train.add_argument("--m3", type=_finite_float, help="combined loss: additive cosine margin")
-    train.add_argument("--subcentres", type=int, default=3)
-    train.add_argument("--easy-margin", action="store_true")
-    train.add_argument("--backbone", help="mnist_cnn, cifar_net or mobilefacenet")
-    train.add_argument("--width", type=int)
-    train.add_argument("--augment", choices=("on", "off"), help="default: on for cifar10, off for mnist")
-    train.add_argument("--mixup", type=_finite_float, default=0.0)
-    train.add_argument("--cutmix", type=_finite_float, default=0.0)
-    train.add_argument("--train-subset", type=int, default=0)
-    train.add_argument("--flip-tta", action="store_true")
-    train.add_argument("--device", default="auto")
+    train = commands.add_parser("train", help="train a model and write OUT.safetensors + OUT.json")
+    option = functools.partial(train.add_argument, default=argparse.SUPPRESS)  # only what is given overrides
+    option("--preset", help="a named recipe from arcdemo.presets (writes checkpoints/<preset> by default)")
+    option("--dataset", help="mnist or cifar10 (required without --preset)")
+    option("--loss", help=", ".join(LOSSES) + " (default arcface)")
+    option("--margin", type=_finite_float, help="the loss's margin (radians for angular margins)")
+    option("--scale", type=_finite_float, help="scale s (SupCon: 1/temperature)")
+    option("--dim", type=int, help="embedding dimension, ≥ 2 (default 3)")
+    option("--epochs", type=int, help="default 3")
+    option("--seed", type=int, help="default 0")
+    option("--out", help="output path without suffix (default: runs/<dataset>-<loss>-<dim>d)")
+    option("--batch-size", type=int, help="global batch (default 128)")
+    option("--lr", type=_finite_float, help="peak learning rate (default 0.1 SGD, 3e-3 Adam)")
+    option("--optimizer", help="sgd or adam (default sgd)")
+    option("--schedule", help="onecycle or cosine (default onecycle)")
+    option("--weight-decay", type=_finite_float)
+    option("--margin-warmup-steps", type=int, help="-1: one epoch for dim ≤ 3, else 0")
+    option("--m1", type=_finite_float, help="combined loss: multiplicative margin")
+    option("--m3", type=_finite_float, help="combined loss: additive cosine margin")
+    option("--subcentres", type=int)
+    option("--easy-margin", action="store_true")
+    option("--backbone", help="mnist_cnn, cifar_net or mobilefacenet")
+    option("--width", type=int)
+    option("--augment", choices=("on", "off"), help="default: on for cifar10, off for mnist")
+    option("--mixup", type=_finite_float)
+    option("--cutmix", type=_finite_float)
+    option("--train-subset", type=int)
+    option("--flip-tta", action="store_true")
+    option("--device", help="auto, cpu or cuda")
     train.add_argument("--resume", action="store_true", help="continue from OUT.resume.safetensors if present")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -78,12 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from(args: argparse.Namespace):
+    """The preset (if any) with every explicitly given option on top, resolved and validated."""
+    from arcdemo.presets import preset
     from arcdemo.train import TrainConfig
 
-    names = {f.name for f in fields(TrainConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names}
-    values["augment"] = None if args.augment is None else args.augment == "on"
-    return TrainConfig(**values).resolved()
+    given = {k: v for k, v in vars(args).items() if k in {f.name for f in fields(TrainConfig)}}
+    if "augment" in given:
+        given["augment"] = given["augment"] == "on"
+    if "preset" in args:
+        return preset(args.preset, **given).resolved()
+    if "dataset" not in given:
+        raise UsageError("the following arguments are required: --dataset (or --preset)")
+    return TrainConfig(**given).resolved()
 
 
 def _writable(stem: Path) -> None:
@@ -110,7 +119,8 @@ def command_train(args: argparse.Namespace) -> dict:
         config = _config_from(args)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    stem = Path(args.out or f"runs/{config.dataset}-{config.loss}-{config.dim}d")
+    default_out = f"checkpoints/{args.preset}" if "preset" in args else f"runs/{config.dataset}-{config.loss}-{config.dim}d"
+    stem = Path(getattr(args, "out", default_out))
     if stem.suffix in (".safetensors", ".json"):
         stem = stem.with_suffix("")
     _writable(stem)
@@ -131,7 +141,7 @@ def command_train(args: argparse.Namespace) -> dict:
     bar.close()
     if done is None or done.model is None:  # a non-zero DDP rank
         return {}
-    save_checkpoint(stem, done.model, run_card(done))
+    save_checkpoint(stem, done.model, {"preset": getattr(args, "preset", None), **run_card(done)})
     resume.unlink(missing_ok=True)
     metrics = {k: v for k, v in done.evaluation.metrics.items() if k != "confusion_matrix"}
     return {"checkpoint": str(stem), "dataset": config.dataset, "loss": config.loss, "dim": config.dim,

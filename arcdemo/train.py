@@ -48,7 +48,7 @@ class TrainConfig:
     easy_margin: bool = False  # apply the margin only where cos θ > 0
     backbone: str | None = None  # None = the dataset's default (model.DEFAULT_BACKBONES)
     width: int | None = None  # backbone width; None = the default's
-    augment: bool | None = None  # random crop (4 px) + flip; None = on for CIFAR-10, off for MNIST
+    augment: bool | None = None  # CIFAR-10: random crop (4 px pad) + flip; MNIST: 2 px shifts; None = CIFAR only
     mixup: float = 0.0  # mixup Beta(α, α); 0 = off
     cutmix: float = 0.0  # CutMix Beta(α, α); 0 = off
     train_subset: int = 0  # use only this many training images (0 = all)
@@ -257,8 +257,9 @@ def train(
                 break
             global_index = order[batch_index * config.batch_size : (batch_index + 1) * config.batch_size]
             images = train_split.images[global_index]
-            if config.augment:
-                images = random_crop_flip(images, augment_generator)
+            if config.augment:  # digits are not mirror-symmetric: MNIST gets small shifts only
+                mnist = config.dataset == "mnist"
+                images = random_crop_flip(images, augment_generator, padding=2 if mnist else 4, flip=not mnist)
             index = slice(rank, None, world)
             x = model.prepare(images[index])
             y = train_split.labels[global_index][index]

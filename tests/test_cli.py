@@ -89,6 +89,7 @@ def test_checkpoint_round_trip_and_malformed_files(trained, tmp_path):
         (["train", "--dataset", "mnist", "--dim", "1"], "dim must be ≥ 2"),
         (["train", "--dataset", "mnist", "--out", "/proc/forbidden/x"], "cannot create output folder"),
         (["train"], "required: --dataset"),
+        (["train", "--preset", "nope"], "unknown preset"),
         (["eval", "--checkpoint", "/nonexistent/model"], "not found"),
     ],
 )
