@@ -135,7 +135,7 @@ def command_train(args: argparse.Namespace) -> dict:
             bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}", acc=f"{event.train_accuracy:.3f}", refresh=False)
             bar.refresh()
         elif isinstance(event, EpochEvent):
-            bar.write(f"epoch {event.epoch}: test accuracy {event.test_accuracy:.4f} ({event.elapsed_s:.0f} s)")
+            bar.write(f"epoch {event.epoch}: test accuracy {event.test_accuracy:.4f} ({event.elapsed_s:.0f} s)", file=sys.stderr)
         elif isinstance(event, DoneEvent):
             done = event
     bar.close()
