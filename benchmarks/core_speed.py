@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from arcdemo.checkpoints import hardware
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ARCDEMO_DATA_ROOT", REPO.parent / "shared" / "data")).resolve()
 REFERENCE = REPO.parent / "shared" / "reference" / "arcface_mnist_reference.py"
@@ -57,7 +59,7 @@ def main() -> None:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "arcdemo-bench"
     tmp.mkdir(parents=True, exist_ok=True)
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
-    results["hardware"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}
+    results["hardware"] = {**hardware(), "python": platform.python_version()}
     if args.only in (None, "3d"):
         results["mnist_arcface_3d_3_epochs"] = ours(3, 3, tmp)
         print("3-D, 3 epochs:", results["mnist_arcface_3d_3_epochs"], flush=True)

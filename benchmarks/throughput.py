@@ -8,8 +8,6 @@ Times 10 optimiser steps of batch 128 after 3 warm-up steps, median of 3 repeats
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import torch
 
 from arcdemo.backbones import build_backbone
+from arcdemo.checkpoints import hardware
 from arcdemo.heads import build_head
 
 CASES = [("mnist_cnn", 16, 1, 28), ("mnist_cnn", 32, 1, 28), ("cifar_net", 16, 3, 32), ("cifar_net", 32, 3, 32),
@@ -58,8 +57,7 @@ def main() -> None:
             rows.append({"backbone": name, "width": width, "input": f"{channels}x{size}x{size}",
                          "channels_last": channels_last, "images_per_s": round(rate)})
             print(rows[-1], flush=True)
-    OUT.write_text(json.dumps({"hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                                            "torch": torch.__version__, "threads": torch.get_num_threads()},
+    OUT.write_text(json.dumps({"hardware": {**hardware(), "threads": torch.get_num_threads()},
                                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}, indent=2) + "\n")
 
 
