@@ -1,4 +1,4 @@
-"""Command line: ``python -m arcdemo train|eval``. Progress on stderr, one JSON object on the last stdout line.
+"""Command line: ``python -m arcdemo train|eval|verify``. Progress on stderr, one JSON object on the last stdout line.
 
 Bad input gets one clear line on stderr and exit code 2 (1 for a run that failed), never a traceback.
 """
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and write OUT.safetensors + OUT.json")
     option = functools.partial(train.add_argument, default=argparse.SUPPRESS)  # only what is given overrides
     option("--preset", help="a named recipe from arcdemo.presets (writes checkpoints/<preset> by default)")
-    option("--dataset", help="mnist or cifar10 (required without --preset)")
+    option("--dataset", help="mnist, cifar10 or fiw (faces; required without --preset)")
     option("--loss", help=", ".join(LOSSES) + " (default arcface)")
     option("--margin", type=_finite_float, help="the loss's margin (radians for angular margins)")
     option("--scale", type=_finite_float, help="scale s (SupCon: 1/temperature)")
@@ -69,14 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
     option("--mixup", type=_finite_float)
     option("--cutmix", type=_finite_float)
     option("--train-subset", type=int)
+    option("--image-size", type=int, help="input side in px, resized from the stored images (default: as stored)")
     option("--flip-tta", action="store_true")
     option("--device", help="auto, cpu or cuda")
     train.add_argument("--resume", action="store_true", help="continue from OUT.resume.safetensors if present")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on its dataset's test split")
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on its dataset's test split (faces: LFW + ORL)")
     evaluate.add_argument("--checkpoint", required=True)
-    evaluate.add_argument("--flip-tta", action="store_true")
+    evaluate.add_argument("--flip-tta", action="store_true", help="mirrored-image embedding added (faces: always)")
+    evaluate.add_argument("--folds", type=int, nargs="+", help="faces: only these LFW folds (0-9; default all)")
+    evaluate.add_argument("--pairs-per-fold", type=int, help="faces: only the first N pairs of each fold (quick look)")
+
+    verify = commands.add_parser("verify", help="are two face photos the same person? (one JSON line)")
+    verify.add_argument("images", nargs=2, metavar="IMAGE")
+    verify.add_argument("--model", choices=("arcface", "reference"), default="arcface",
+                        help="arcface: ours (checkpoints/faces-arcface); reference: dlib's ResNet")
+    verify.add_argument("--checkpoint", help="our face model (default checkpoints/faces-arcface)")
     return parser
 
 
@@ -113,6 +122,7 @@ def command_train(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from arcdemo.checkpoints import save_checkpoint
+    from arcdemo.data import FACE_DATASETS
     from arcdemo.train import DoneEvent, EpochEvent, StepEvent, run_card, train
 
     try:
@@ -126,26 +136,37 @@ def command_train(args: argparse.Namespace) -> dict:
     _writable(stem)
     resume = stem.with_name(stem.name + ".resume.safetensors")
     rank = int(os.environ.get("RANK", "0"))
-    bar = tqdm(total=None, disable=args.quiet or rank != 0, file=sys.stderr, unit="step", mininterval=1.0)
     done: DoneEvent | None = None
-    for event in train(config, resume_path=resume if args.resume else None):
-        if isinstance(event, StepEvent):
-            bar.total = event.total_steps
-            bar.n = event.step
-            bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}", acc=f"{event.train_accuracy:.3f}", refresh=False)
-            bar.refresh()
-        elif isinstance(event, EpochEvent):
-            bar.write(f"epoch {event.epoch}: test accuracy {event.test_accuracy:.4f} ({event.elapsed_s:.0f} s)", file=sys.stderr)
-        elif isinstance(event, DoneEvent):
-            done = event
-    bar.close()
+    measure = "val pair accuracy (held-out identities)" if config.dataset in FACE_DATASETS else "test accuracy"
+    # closed before any error propagates, so the bar never prints after main's one-line error
+    with tqdm(total=None, disable=args.quiet or rank != 0, file=sys.stderr, unit="step", mininterval=1.0) as bar:
+        for event in train(config, resume_path=resume if args.resume else None):
+            if isinstance(event, StepEvent):
+                bar.total = event.total_steps
+                bar.n = event.step
+                bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}", acc=f"{event.train_accuracy:.3f}", refresh=False)
+                bar.refresh()
+            elif isinstance(event, EpochEvent):
+                bar.write(f"epoch {event.epoch}: {measure} {event.test_accuracy:.4f} ({event.elapsed_s:.0f} s)", file=sys.stderr)
+            elif isinstance(event, DoneEvent):
+                done = event
     if done is None or done.model is None:  # a non-zero DDP rank
         return {}
-    save_checkpoint(stem, done.model, {"preset": getattr(args, "preset", None), **run_card(done)})
+    card = {"preset": getattr(args, "preset", None), **run_card(done)}
+    if config.dataset in FACE_DATASETS:  # the card's threshold and headline numbers come from LFW, not from FIW val
+        from arcdemo.face_eval import evaluate_faces
+
+        card["metrics"] = {**{f"val_{k}": v for k, v in card["metrics"].items()}, **evaluate_faces(done.model)}
+        card["data"]["terms"] = "FIW (Families In the Wild): research and non-commercial use only"
+    save_checkpoint(stem, done.model, card)
     resume.unlink(missing_ok=True)
-    metrics = {k: v for k, v in done.evaluation.metrics.items() if k != "confusion_matrix"}
     return {"checkpoint": str(stem), "dataset": config.dataset, "loss": config.loss, "dim": config.dim,
-            "epochs": done.epochs_done, "wall_time_s": round(done.wall_time_s, 1), **metrics}
+            "epochs": done.epochs_done, "wall_time_s": round(done.wall_time_s, 1), **_summary(card["metrics"])}
+
+
+def _summary(metrics: dict) -> dict:
+    """Metrics for the one-line JSON: the arrays behind the figures stay in the card."""
+    return {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "lfw_roc")}
 
 
 def command_eval(args: argparse.Namespace) -> dict:
@@ -158,14 +179,47 @@ def command_eval(args: argparse.Namespace) -> dict:
     except CheckpointError as error:
         raise UsageError(str(error)) from None
     dataset = model.spec.dataset
+    if dataset == "faces":
+        from arcdemo.face_eval import evaluate_faces
+
+        try:
+            metrics = evaluate_faces(model, folds=args.folds, pairs_per_fold=args.pairs_per_fold)
+        except ValueError as error:  # an LFW fold that does not exist
+            raise UsageError(str(error)) from None
+        return {"checkpoint": str(args.checkpoint), "dataset": dataset, "loss": model.spec.loss,
+                "dim": model.spec.embedding_dim, **metrics}
+    if args.folds is not None or args.pairs_per_fold is not None:
+        raise UsageError("--folds and --pairs-per-fold apply to face checkpoints only")
     split = load_split(dataset, "test")
     if split.class_names != model.spec.class_names:
         raise UsageError(f"checkpoint classes {model.spec.class_names} do not match the {dataset} test split")
     evaluation = evaluate_model(model, split, flip_tta=args.flip_tta)
-    metrics = {k: v for k, v in evaluation.metrics.items() if k != "confusion_matrix"}
+    metrics = _summary(evaluation.metrics)
     metrics["pair_eer"] = pair_eer(evaluation.embeddings, evaluation.labels)
     return {"checkpoint": str(args.checkpoint), "dataset": dataset, "loss": model.spec.loss,
             "dim": model.spec.embedding_dim, **metrics}
+
+
+def command_verify(args: argparse.Namespace) -> dict:
+    from arcdemo.checkpoints import CheckpointError
+    from arcdemo.verify import load_verifier
+    from arcdemo.faces import NoFaceError, align_face
+
+    if args.model == "reference" and args.checkpoint:
+        raise UsageError("--checkpoint is for --model arcface; the reference model is dlib's own")
+    try:
+        verifier = load_verifier(args.model, args.checkpoint)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+    faces = []
+    for path in args.images:
+        try:
+            faces.append(align_face(path))
+        except NoFaceError as error:
+            raise UsageError(f"{path}: {error}") from None
+        except (FileNotFoundError, ValueError) as error:  # missing or not an image: the message names the file
+            raise UsageError(str(error)) from None
+    return {**verifier.compare(*faces), "images": list(args.images), "source": verifier.source}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
-        result = {"train": command_train, "eval": command_eval}[args.command](args)
+        result = {"train": command_train, "eval": command_eval, "verify": command_verify}[args.command](args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

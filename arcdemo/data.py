@@ -21,7 +21,11 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-DATASETS = ("mnist", "cifar10")
+DATASETS = ("mnist", "cifar10", "fiw")
+# Splits each dataset offers; the second is the one a run is evaluated on. FIW's "val" holds out whole families
+# (identities never seen in training: face models are judged by verification, not by classifying known people).
+SPLITS: dict[str, tuple[str, str]] = {"mnist": ("train", "test"), "cifar10": ("train", "test"), "fiw": ("train", "val")}
+FACE_DATASETS = ("fiw",)  # open-set: evaluated by verification, normalised as "faces"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm", ".gif", ".tif", ".tiff")
 
 # Normalisation constants of the original brief (MNIST) and the published CIFAR-10 train statistics.
@@ -179,8 +183,6 @@ def read_image_folder(folder: Path, size: int, channels: int = 3) -> Split:
 
     Images not already ``size``×``size`` are resized (antialiased bilinear) so the split is one tensor.
     """
-    from torchvision.transforms.v2.functional import resize
-
     class_names = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir()))
     if not class_names:
         raise DatasetMissingError(f"{folder} has no class folders")
@@ -191,7 +193,7 @@ def read_image_folder(folder: Path, size: int, channels: int = 3) -> Split:
                 continue
             image = decode_image_file(path, channels)
             if image.shape[1:] != (size, size):
-                image = resize(image, [size, size], antialias=True)
+                image = resize_images(image, size)
             images.append(image)
             labels.append(label)
     if not images:
@@ -200,35 +202,80 @@ def read_image_folder(folder: Path, size: int, channels: int = 3) -> Split:
 
 
 def load_split(dataset: str, split: str) -> Split:
-    """Load a split ("train" or "test") as uint8 tensors, decoding once and caching as safetensors."""
+    """Load a split (see ``SPLITS``) as uint8 tensors, decoding once and caching as safetensors.
+
+    FIW is aligned face by face (minutes), so ``arcdemo.face_data`` caches the whole aligned set once and
+    cuts both splits from it rather than caching each split here.
+    """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    if split not in ("train", "test"):
-        raise ValueError(f"unknown split {split!r}")
+    if split not in SPLITS[dataset]:
+        raise ValueError(f"unknown split {split!r} of {dataset}; choose one of {', '.join(SPLITS[dataset])}")
+    if dataset == "fiw":
+        from arcdemo.face_data import fiw_split
+
+        return fiw_split(split)
     source = data_root().resolve()
-    cache = cache_dir() / f"{dataset}-{split}-{_stable_key(str(source))}.safetensors"
-    if cache.exists():
-        try:
-            tensors = load_file(cache)
-            names = tensors.pop("class_names").numpy().tobytes().decode().split("\n")
-            return Split(tensors["images"], tensors["labels"], tuple(names))
-        except Exception:  # a truncated or foreign cache file is rebuilt, never trusted
-            cache.unlink(missing_ok=True)
+    cache = cache_dir() / f"{dataset}-{split}-{stable_key(str(source))}.safetensors"
+    cached = read_cached_split(cache)
+    if cached is not None:
+        return cached
     result = _read_mnist(split) if dataset == "mnist" else _read_cifar10(split)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        names = torch.frombuffer(bytearray("\n".join(result.class_names).encode()), dtype=torch.uint8)
-        temporary = cache.with_suffix(f".tmp{os.getpid()}")
-        save_file({"images": result.images.contiguous(), "labels": result.labels, "class_names": names}, temporary)
-        temporary.replace(cache)
-    except OSError:
-        pass  # an unwritable cache only costs decode time
+    write_cached_split(cache, result)
     return result
 
 
-def _stable_key(text: str) -> str:
-    """Short digest of the data root so caches of different roots never mix."""
+def evaluation_split(dataset: str) -> str:
+    """The split a run on ``dataset`` is evaluated on: "test", or FIW's held-out identities "val"."""
+    return SPLITS[dataset][1]
+
+
+def model_domain(dataset: str) -> str:
+    """What a model trained on ``dataset`` is for (``ModelSpec.dataset``): its normalisation and default backbone."""
+    return "faces" if dataset in FACE_DATASETS else dataset
+
+
+def read_cached_split(path: Path) -> Split | None:
+    """A split cached by :func:`write_cached_split`, or None; a truncated or foreign file is deleted, never trusted."""
+    if not path.exists():
+        return None
+    try:
+        tensors = load_file(path)
+        names = tensors.pop("class_names").numpy().tobytes().decode().split("\n")
+        return Split(tensors["images"], tensors["labels"], tuple(names))
+    except Exception:
+        path.unlink(missing_ok=True)
+        return None
+
+
+def write_cached_split(path: Path, split: Split) -> None:
+    """Write atomically (temporary file + rename); an unwritable cache only costs decode time next run."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        names = torch.frombuffer(bytearray("\n".join(split.class_names).encode()), dtype=torch.uint8)
+        temporary = path.with_suffix(f".tmp{os.getpid()}")
+        save_file({"images": split.images.contiguous(), "labels": split.labels, "class_names": names}, temporary)
+        temporary.replace(path)
+    except OSError:
+        pass
+
+
+def stable_key(text: str) -> str:
+    """Short digest (of the data root, of the alignment code) so caches of different sources never mix."""
     return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (…, C, H, W) → uint8 (…, C, size, size), antialiased bilinear.
+
+    The one resize for a smaller face model: training crops and evaluation/upload crops are all aligned at 112 px
+    and shrunk by this same function, so the model never sees two different resamplings.
+    """
+    from torchvision.transforms.v2.functional import resize
+
+    if tuple(images.shape[-2:]) == (size, size):
+        return images
+    return resize(images, [size, size], antialias=True)
 
 
 def normalise(images: torch.Tensor, dataset: str) -> torch.Tensor:

@@ -58,13 +58,17 @@ def angle_statistics(intra: np.ndarray, inter: np.ndarray, centres: np.ndarray) 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A model's test-split results plus the arrays the UI draws from."""
+    """A model's test-split results plus the arrays the UI draws from.
+
+    For open-set (face) evaluation the split's identities are not the head's classes: there are no predictions
+    or probabilities, and ``centres`` are the unit mean embeddings of the split's own identities.
+    """
 
     metrics: dict
     embeddings: np.ndarray  # unit embeddings (N, D)
     labels: np.ndarray
-    predictions: np.ndarray
-    probabilities: np.ndarray
+    predictions: np.ndarray | None
+    probabilities: np.ndarray | None
     centres: np.ndarray  # unit centres (C, D)
     intra_deg: np.ndarray
     inter_deg: np.ndarray
@@ -144,6 +148,52 @@ def kfold_accuracy(scores: np.ndarray, same: np.ndarray, folds: np.ndarray) -> d
         "fold_thresholds": thresholds,
         "threshold": best_threshold(scores, same),
     }
+
+
+def verification_metrics(scores: np.ndarray, same: np.ndarray, folds: np.ndarray) -> dict:
+    """What a verifier is judged by: k-fold accuracy (± std), EER, TAR at FAR 1e-2/1e-3, and the threshold
+    picked on all pairs with the FAR/FRR it gives there (what a user of that threshold should expect)."""
+    kfold = kfold_accuracy(scores, same, folds)
+    threshold = kfold["threshold"]
+    accepted = scores > threshold
+    return {
+        "accuracy": kfold["accuracy"],
+        "accuracy_std": kfold["accuracy_std"],
+        "fold_accuracies": kfold["fold_accuracies"],
+        "fold_thresholds": kfold["fold_thresholds"],
+        "eer": equal_error_rate(scores, same)[0],
+        "threshold": threshold,
+        "far_at_threshold": float(accepted[~same].mean()) if (~same).any() else float("nan"),
+        "frr_at_threshold": float((~accepted[same]).mean()) if same.any() else float("nan"),
+        "tar_at_far_1e-2": tar_at_far(scores, same, 1e-2),
+        "tar_at_far_1e-3": tar_at_far(scores, same, 1e-3),
+    }
+
+
+def evaluate_verification(
+    model: EmbeddingModel, split: Split, flip_tta: bool = False, pairs: int = 6000, seed: int = 0
+) -> Evaluation:
+    """Open-set evaluation on identities the model never saw (FIW "val"): same/different pairs, 10 folds.
+
+    ``metrics["accuracy"]`` is the 10-fold verification accuracy (what the trainer reports per epoch), so
+    model selection uses the same protocol as LFW without touching LFW.
+    """
+    embeddings = unit_rows(model.embed(split.images, flip_tta=flip_tta).cpu().numpy())
+    labels = split.labels.cpu().numpy()
+    first, second, same = random_pairs(labels, pairs, seed)
+    scores = np.sum(embeddings[first] * embeddings[second], axis=1)
+    identities = np.unique(labels)
+    centres = unit_rows(np.stack([embeddings[labels == c].mean(0) for c in range(len(split.class_names))]))
+    intra, inter = intra_inter_angles(embeddings, labels, centres)
+    metrics = verification_metrics(scores, same, np.arange(len(same)) % 10)
+    metrics.update(angle_statistics(intra, inter, centres))
+    metrics.update(samples=int(len(labels)), identities=int(len(identities)), pairs=int(len(same)), flip_tta=flip_tta)
+    return Evaluation(metrics, embeddings, labels, None, None, centres, intra, inter)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
 
 
 def random_pairs(labels: np.ndarray, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

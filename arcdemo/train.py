@@ -20,8 +20,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from arcdemo.checkpoints import load_training_state, save_training_state
-from arcdemo.data import DATASETS, Split, cutmix, load_split, mixup, random_crop_flip
-from arcdemo.evaluate import Evaluation, evaluate_model
+from arcdemo.data import (
+    DATASETS, FACE_DATASETS, Split, cutmix, evaluation_split, load_split, mixup, model_domain, random_crop_flip,
+    resize_images,
+)
+from arcdemo.evaluate import Evaluation, evaluate_model, evaluate_verification
 from arcdemo.heads import LOSSES, check_loss_arguments
 from arcdemo.model import DEFAULT_BACKBONES, EmbeddingModel, ModelSpec
 
@@ -48,13 +51,14 @@ class TrainConfig:
     easy_margin: bool = False  # apply the margin only where cos θ > 0
     backbone: str | None = None  # None = the dataset's default (model.DEFAULT_BACKBONES)
     width: int | None = None  # backbone width; None = the default's
-    augment: bool | None = None  # CIFAR-10: random crop (4 px pad) + flip; MNIST: 2 px shifts; None = CIFAR only
+    augment: bool | None = None  # CIFAR-10: crop + flip; MNIST: 2 px shifts; FIW: augment_faces; None = not MNIST
+    image_size: int = 0  # input side in px, resized from the stored images (FIW: from the 112 px crops); 0 = as stored
     mixup: float = 0.0  # mixup Beta(α, α); 0 = off
     cutmix: float = 0.0  # CutMix Beta(α, α); 0 = off
     train_subset: int = 0  # use only this many training images (0 = all)
     seed: int = 0
     device: str = "auto"  # "auto" = CUDA when available, else CPU
-    sample_every: int = 50  # steps between embedding snapshots for live plots (0 = never)
+    sample_every: int = 50  # steps between embedding snapshots for live plots (0 = never; faces: never, open-set)
     sample_size: int = 1000  # test images in each snapshot
     flip_tta: bool = False  # evaluate with the mirrored image's embedding added (CIFAR-10)
 
@@ -84,14 +88,17 @@ class TrainConfig:
             (1 <= self.subcentres <= 16, f"subcentres must be in [1, 16], got {self.subcentres}"),
             (self.mixup >= 0 and self.cutmix >= 0, "mixup/cutmix α must be ≥ 0"),
             (self.train_subset >= 0, "train subset must be ≥ 0"),
+            (self.image_size == 0 or 16 <= self.image_size <= 512, f"image size must be 0 or 16-512: {self.image_size}"),
             (self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device {self.device!r}"),
         )
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        backbone, width = DEFAULT_BACKBONES[self.dataset]
+        backbone, width = DEFAULT_BACKBONES[model_domain(self.dataset)]
         if self.backbone is not None and self.backbone != backbone:
             width = self.width or 32
+        if (self.backbone or backbone) == "mobilefacenet" and self.image_size % 16:
+            raise ValueError(f"mobilefacenet needs an image size divisible by 16, got {self.image_size}")
         return replace(
             self,
             margin=margin,
@@ -99,7 +106,7 @@ class TrainConfig:
             lr=self.lr if self.lr is not None else (0.1 if self.optimizer == "sgd" else 3e-3),
             backbone=self.backbone or backbone,
             width=self.width or width,
-            augment=self.dataset == "cifar10" if self.augment is None else self.augment,
+            augment=self.dataset != "mnist" if self.augment is None else self.augment,
             device=("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device,
         )
 
@@ -170,12 +177,17 @@ def learning_rate(step: int, total: int, peak: float, schedule: str) -> float:
 
 def build_spec(config: TrainConfig, train: Split) -> ModelSpec:
     c = config
+    size = train.images.shape[2]
     return ModelSpec(
-        dataset=c.dataset, backbone=c.backbone, width=c.width, embedding_dim=c.dim,
-        in_channels=train.images.shape[1], image_size=train.images.shape[2], class_names=train.class_names,
+        dataset=model_domain(c.dataset), backbone=c.backbone, width=c.width, embedding_dim=c.dim,
+        in_channels=train.images.shape[1], image_size=size, class_names=train.class_names,
         loss=c.loss, margin=c.margin, scale=c.scale, m1=c.m1, m3=c.m3, subcentres=c.subcentres,
-        easy_margin=c.easy_margin,
+        easy_margin=c.easy_margin, extra={"input_size": size} if c.backbone == "mobilefacenet" else {},
     )
+
+
+def _resized(split: Split, size: int) -> Split:
+    return split if not size else Split(resize_images(split.images, size), split.labels, split.class_names)
 
 
 def _optimizer(model: EmbeddingModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -213,6 +225,9 @@ def train(
 
     ``resume_path``: a training-state file written at the end of every epoch and read back when present, so
     an interrupted run continues from its last full epoch. ``data`` overrides (train, test) splits (tests).
+
+    Face datasets (``data.FACE_DATASETS``) are open-set: the test split is held-out identities, so every
+    evaluation is verification (``evaluate_verification``; ``test_accuracy`` is its 10-fold pair accuracy).
     """
     config = config.resolved()
     rank, world = _distributed()
@@ -220,9 +235,15 @@ def train(
         raise ValueError(f"batch size {config.batch_size} is not divisible by the {world} processes")
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if config.device == "cuda" and world > 1 else config.device)
     torch.manual_seed(config.seed)
-    train_split, test_split = data or (load_split(config.dataset, "train"), load_split(config.dataset, "test"))
+    train_split, test_split = data or (
+        load_split(config.dataset, "train"), load_split(config.dataset, evaluation_split(config.dataset))
+    )
+    train_split, test_split = _resized(train_split, config.image_size), _resized(test_split, config.image_size)
     if config.train_subset:
         train_split = train_split.subset(config.train_subset, seed=config.seed)
+    faces = config.dataset in FACE_DATASETS
+    evaluate = evaluate_verification if faces else evaluate_model
+    sample_every = 0 if faces else config.sample_every  # held-out identities have no head centre to be drawn by
     train_split = train_split.to(device)
     model = EmbeddingModel(build_spec(config, train_split)).to(device)
     channels_last = device.type == "cpu"  # measured: ~1.5× faster convolutions on CPU (benchmarks/throughput.py)
@@ -257,7 +278,11 @@ def train(
                 break
             global_index = order[batch_index * config.batch_size : (batch_index + 1) * config.batch_size]
             images = train_split.images[global_index]
-            if config.augment:  # digits are not mirror-symmetric: MNIST gets small shifts only
+            if config.augment and faces:
+                from arcdemo.face_data import augment_faces
+
+                images = augment_faces(images, augment_generator)
+            elif config.augment:  # digits are not mirror-symmetric: MNIST gets small shifts only
                 mnist = config.dataset == "mnist"
                 images = random_crop_flip(images, augment_generator, padding=2 if mnist else 4, flip=not mnist)
             index = slice(rank, None, world)
@@ -301,7 +326,7 @@ def train(
                 step, total_steps, epoch + 1, batch_loss, batch_accuracy, lr, model.head.margin_fraction, elapsed,
                 (step - epochs_done * steps_per_epoch) * config.batch_size / max(elapsed, 1e-9),
             )
-            if rank == 0 and config.sample_every and step % config.sample_every == 0:
+            if rank == 0 and sample_every and step % sample_every == 0:
                 yield _snapshot(model, sample.images, sample.labels, step)
         if stopped:
             break
@@ -309,7 +334,7 @@ def train(
         if rank == 0:
             if resume_path is not None:
                 save_training_state(Path(resume_path), model, optimizer, epochs_done)
-            accuracy = evaluate_model(model, test_split).metrics["accuracy"] if epoch + 1 < config.epochs else None
+            accuracy = evaluate(model, test_split).metrics["accuracy"] if epoch + 1 < config.epochs else None
             if accuracy is not None:
                 history["test_step"].append(step)
                 history["test_accuracy"].append(accuracy)
@@ -319,10 +344,10 @@ def train(
         yield DoneEvent(None, None, config, stopped, step, epochs_done, wall, len(train_split), history)
         return
     model.eval()
-    evaluation = evaluate_model(model, test_split, flip_tta=config.flip_tta)
+    evaluation = evaluate(model, test_split, flip_tta=config.flip_tta)
     history["test_step"].append(step)
     history["test_accuracy"].append(evaluation.metrics["accuracy"])
-    if config.sample_every:
+    if sample_every:
         yield _snapshot(model, sample.images, sample.labels, step)
     model = model.to(memory_format=torch.contiguous_format)
     yield DoneEvent(model, evaluation, config, stopped, step, epochs_done, wall, len(train_split), history)

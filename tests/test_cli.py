@@ -15,7 +15,7 @@ from arcdemo.cli import main
 from arcdemo.evaluate import equal_error_rate, kfold_accuracy, pair_eer, tar_at_far
 from tests.conftest import REPO, require_data
 
-TINY = ["--dataset", "mnist", "--dim", "3", "--epochs", "2", "--train-subset", "2560", "--optimizer", "adam", "--quiet"]
+TINY = ["--dataset", "mnist", "--dim", "3", "--epochs", "2", "--train-subset", "2560", "--optimizer", "adam"]
 
 
 def run_cli(*args: str, env: dict | None = None, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
@@ -29,7 +29,9 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "tiny"
     result = run_cli("train", *TINY, "--out", str(out))
     assert result.returncode == 0, result.stderr
-    return out, json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(result.stdout.strip().splitlines()) == 1, "stdout carries only the final JSON; progress is on stderr"
+    assert "epoch 1: test accuracy" in result.stderr
+    return out, json.loads(result.stdout)
 
 
 def test_train_writes_checkpoint_and_eval_reproduces_its_numbers(trained):

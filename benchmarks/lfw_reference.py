@@ -1,0 +1,77 @@
+"""LFW View-2 verification of dlib's reference model and of ours, in one run, through the same alignment.
+
+    python benchmarks/lfw_reference.py                 # all 6,000 pairs (~2 min alignment + ~20 min dlib on 2 cores)
+    python benchmarks/lfw_reference.py --folds 0       # fold 0 only: 600 pairs, 10 folds inside it
+
+Every LFW image is detected and aligned once (``arcdemo.faces.align_face``); from that one detection come both the
+112 px crop our model embeds and the dlib chip the reference embeds, so the two are scored on exactly the same
+faces, pairs, no-face rule and threshold protocol (``arcdemo.face_eval``). Our model is included when
+``--checkpoint`` (default checkpoints/faces-arcface) exists.
+
+Writes benchmarks/results/lfw.json and, for runs over whole folds, checkpoints/reference/lfw.json: the reference's
+decision threshold that ``python -m arcdemo verify --model reference`` uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("ARCDEMO_DATA_ROOT", str(REPO.parent / "shared" / "data"))
+
+from arcdemo.checkpoints import checkpoint_paths, hardware, load_checkpoint, shipped_dir  # noqa: E402
+from arcdemo.face_eval import evaluate_lfw, faces_root, select_lfw_pairs  # noqa: E402
+from arcdemo.face_data import align_images  # noqa: E402
+from arcdemo.faces import ReferenceModel  # noqa: E402
+from arcdemo.verify import FACE_MODEL, REFERENCE_CARD  # noqa: E402
+
+OUT = REPO / "benchmarks" / "results" / "lfw.json"
+CARD_KEYS = ("model", "threshold", "lfw_accuracy", "lfw_accuracy_std", "lfw_eer", "lfw_far_at_threshold",
+             "lfw_frr_at_threshold", "lfw_pairs", "lfw_pairs_without_face", "lfw_folds", "lfw_protocol")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, nargs="+", help="official folds to use (default: all ten)")
+    parser.add_argument("--pairs-per-fold", type=int, help="only the first N pairs of each fold (smoke runs)")
+    parser.add_argument("--checkpoint", type=Path, default=shipped_dir() / FACE_MODEL, help="our face model")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    command = "python benchmarks/lfw_reference.py " + " ".join(sys.argv[1:])
+
+    pairs = select_lfw_pairs(faces_root(), args.folds, args.pairs_per_fold)
+    paths = sorted({p for a, b, _, _ in pairs for p in (a, b)})
+    start = time.perf_counter()
+    align_images(paths, "lfw", reference=True)  # one detection per image feeds both models (cached)
+    align_s = time.perf_counter() - start
+    results = {"reference": evaluate_lfw(ReferenceModel(), None, args.folds, args.pairs_per_fold)}
+    if checkpoint_paths(args.checkpoint)[0].exists():
+        model, _ = load_checkpoint(args.checkpoint)
+        results["arcface"] = evaluate_lfw(model, None, args.folds, args.pairs_per_fold)
+    report = {
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "hardware": {**hardware(), "load_avg_1min": os.getloadavg()[0]},
+        "images": len(paths),
+        "align_and_describe_s": round(align_s, 1),  # alignment + dlib descriptors; ~0 when already cached
+        **results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    if args.pairs_per_fold is None:  # whole folds only: a threshold from a handful of pairs is not worth shipping
+        card = shipped_dir() / REFERENCE_CARD
+        card.parent.mkdir(parents=True, exist_ok=True)
+        fields = {k: results["reference"][k] for k in CARD_KEYS}
+        card.write_text(json.dumps({**fields, "command": command, "created": report["created"]}, indent=2) + "\n")
+    for name, metrics in results.items():
+        print(name, {k: metrics[k] for k in CARD_KEYS if k != "model"}, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""The face pipeline on small real subsets: FIW as a training set, face augmentation, LFW/ORL evaluation, the
+`train`/`eval`/`verify` CLI for faces.
+
+Module-wide: a private cache folder (so alignment really runs) and ``ARCDEMO_FIW_IDENTITIES=30`` (the first 30
+FIW identities, 275 faces). ~50 s on 2 busy CPU cores; most of it is aligning and the dlib descriptor.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from arcdemo import face_data, face_eval
+from arcdemo.cli import main
+from arcdemo.data import load_split, model_domain
+from arcdemo.face_data import augment_faces, split_fiw
+from arcdemo.faces import ReferenceModel, align_face, lfw_pairs
+from arcdemo.model import EmbeddingModel, ModelSpec
+from tests.conftest import DATA_ROOT, REPO
+
+FACES = DATA_ROOT / "faces"
+pytestmark = pytest.mark.skipif(
+    not all((FACES / name).is_dir() for name in ("fiw", "lfw", "orl")), reason=f"face datasets not under {FACES}"
+)
+SUBSET = 30
+FIRST_IDS = sorted(p.name for p in (FACES / "fiw").iterdir() if p.is_dir())[:SUBSET] if (FACES / "fiw").is_dir() else []
+EVAL_KEYS = ("lfw_accuracy", "lfw_accuracy_std", "lfw_eer", "threshold", "lfw_tar_at_far_1e-2", "lfw_tar_at_far_1e-3",
+             "lfw_pairs_without_face", "orl_eer")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache_one_thread(tmp_path_factory):
+    """One intra-op thread: these models are tiny, and on a busy 2-core machine every op's thread barrier waits for
+    a time slice (measured: 7 training steps of a width-8 net took 16 s with 2 threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARCDEMO_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        patch.setenv(face_data.FIW_IDENTITIES_ENV, str(SUBSET))
+        patch.setenv("OMP_NUM_THREADS", "1")  # the verify subprocess
+        yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def fiw():
+    return load_split("fiw", "train"), load_split("fiw", "val")
+
+
+@pytest.fixture(scope="module")
+def fold0():
+    pairs = [p for p in lfw_pairs(FACES) if p[3] == 0]
+    return pairs[:20] + pairs[300:320]  # what evaluate_lfw(folds=[0], pairs_per_fold=40) takes
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- FIW ------------------------------------------------------------------------------------------------------------
+
+
+def test_fiw_subset_is_aligned_with_identity_labels_and_cached(fiw):
+    train, val = fiw
+    for split in fiw:
+        assert split.images.dtype == torch.uint8 and tuple(split.images.shape[1:]) == (3, 112, 112)
+        counts = torch.bincount(split.labels, minlength=len(split.class_names)).tolist()
+        assert counts == [len(list((FACES / "fiw" / name).glob("*.jpg"))) for name in split.class_names]
+    assert sorted(train.class_names + val.class_names) == FIRST_IDS
+    assert len(train) + len(val) == 275
+    # every crop is what the one crop function makes of that file
+    for split in fiw:
+        name = split.class_names[1]
+        first = sorted((FACES / "fiw" / name).glob("*.jpg"))[0]
+        index = int(torch.nonzero(split.labels == 1)[0])
+        expected = torch.tensor(align_face(first, assume_cropped=True).crop).permute(2, 0, 1)
+        assert torch.equal(split.images[index], expected)
+    start = time.perf_counter()
+    again = load_split("fiw", "train")
+    assert time.perf_counter() - start < 2.0 and torch.equal(again.images, train.images)
+    assert model_domain("fiw") == "faces"
+    with pytest.raises(ValueError, match="unknown split 'test' of fiw"):
+        load_split("fiw", "test")
+
+
+def test_val_holds_out_whole_families(fiw):
+    train, val = fiw
+    families = sorted({face_data.family(n) for n in FIRST_IDS})
+    assert {face_data.family(n) for n in val.class_names} == set(families[:: face_data.FIW_VAL_EVERY]) == {"F0002"}
+    assert not {face_data.family(n) for n in train.class_names} & {face_data.family(n) for n in val.class_names}
+    # deterministic, and a function of the family alone: cutting again gives the same split
+    full = face_data.read_cached_split(next(Path(face_data.cache_dir()).glob("fiw-aligned-30-*.safetensors")))
+    assert split_fiw(full, "val").class_names == val.class_names
+    assert torch.equal(split_fiw(full, "val").images, val.images)
+
+
+# --- augmentation ---------------------------------------------------------------------------------------------------
+
+
+def test_augmentation_is_per_sample_and_reproducible(fiw):
+    images = fiw[0].images[:64]
+    first = augment_faces(images, torch.Generator().manual_seed(0))
+    again = augment_faces(images, torch.Generator().manual_seed(0))
+    assert first.dtype == torch.float32 and first.shape == images.shape
+    assert 0 <= first.min() and first.max() <= 1 and torch.equal(first, again)
+    change = (first - images.float() / 255).abs().mean(dim=(1, 2, 3))
+    assert change.min() > 0 and change.std() > 0.01  # every sample altered, by different amounts
+    # mirror alone (no affine part): each sample is exactly itself or its mirror, and both occur
+    x = images.float() / 255
+    mirrored = face_data._affine_flip(x, torch.Generator().manual_seed(1), p_affine=0.0, degrees=8, scale=0.1, shift=0.1)
+    same = [torch.allclose(m, o, atol=1e-5) for m, o in zip(mirrored, x)]
+    flipped = [torch.allclose(m, o.flip(2), atol=1e-5) for m, o in zip(mirrored, x)]
+    assert all(a or b for a, b in zip(same, flipped)) and 10 < sum(flipped) < 54
+    grey = face_data._colour(x, torch.Generator().manual_seed(2), strength=0.3, p_grey=1.0)
+    assert torch.allclose(grey[:, 0], grey[:, 1], atol=1e-6) and torch.allclose(grey[:, 1], grey[:, 2], atol=1e-6)
+    blurred = face_data._blur(x, torch.Generator().manual_seed(3), p=1.0, sigma=(1.0, 1.5))
+    sharpness = lambda t: (t[..., 1:] - t[..., :-1]).abs().mean(dim=(1, 2, 3))  # noqa: E731
+    assert (sharpness(blurred) < sharpness(x)).all()
+    assert torch.allclose(blurred.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=0.01)
+
+
+# --- evaluation -----------------------------------------------------------------------------------------------------
+
+
+def test_no_face_pairs_get_the_worst_score_and_one_fold_is_split_in_ten():
+    embeddings = np.eye(3, dtype=np.float32)
+    embeddings[2] = 0.0  # image 2 has no face
+    found = np.array([True, True, False])
+    scores, missing = face_eval.pair_scores(embeddings, found, np.array([0, 0, 2]), np.array([0, 1, 1]))
+    assert scores.tolist() == [1.0, 0.0, face_eval.NO_FACE_SCORE] and missing.tolist() == [False, False, True]
+    same = np.array([True] * 30 + [False] * 30)
+    folds, protocol = face_eval.protocol_folds(np.zeros(60, int), same)
+    assert "within" in protocol
+    assert all(((folds == k) & same).sum() == 3 == ((folds == k) & ~same).sum() for k in range(10))
+    official = np.repeat(np.arange(10), 6)
+    assert face_eval.protocol_folds(official, same)[0] is official
+
+
+def test_reference_model_on_40_lfw_pairs(fold0):
+    result = face_eval.evaluate_lfw(ReferenceModel(), FACES, folds=[0], pairs_per_fold=40)
+    assert result["lfw_pairs"] == 40 and result["lfw_folds"] == [0]
+    assert result["lfw_images"] == len({p for a, b, _, _ in fold0 for p in (a, b)})
+    assert result["lfw_accuracy"] >= 0.9  # dlib: 99.38 % on full LFW; these 40 pairs are easy
+    assert result["lfw_eer"] <= 0.1 and result["lfw_tar_at_far_1e-2"] >= 0.8
+    assert result["lfw_pairs_without_face"] == 0
+    assert result["lfw_accuracy_no_face_counted_wrong"] == result["lfw_accuracy"]
+    far, tar = np.array(result["lfw_roc"]["far"]), np.array(result["lfw_roc"]["tar"])
+    assert far[0] == 0 and far[-1] == 1 == tar[-1] and (np.diff(far) >= 0).all()
+    start = time.perf_counter()  # cached: the second run only reads crops and descriptors
+    again = face_eval.evaluate_lfw(ReferenceModel(), FACES, folds=[0], pairs_per_fold=40)
+    assert again["threshold"] == result["threshold"]
+    assert time.perf_counter() - start < 3.0
+
+
+def test_fresh_tiny_model_runs_lfw_end_to_end():
+    torch.manual_seed(0)
+    spec = ModelSpec("faces", "mobilefacenet", 8, 16, 3, 32, ("a", "b"), "arcface", 0.5, 32.0, extra={"input_size": 32})
+    result = face_eval.evaluate_lfw(EmbeddingModel(spec), FACES, folds=[0], pairs_per_fold=40)
+    assert result["flip_tta"] and result["lfw_pairs"] == 40 and "@32px" in result["model"]
+    assert 0.0 <= result["lfw_accuracy"] <= 1.0 and 0.0 <= result["lfw_eer"] <= 1.0
+    assert len(result["lfw_fold_accuracies"]) == 10 and -1.0 <= result["threshold"] <= 1.0
+
+
+# --- train / eval / verify through the CLI ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def face_checkpoint(tmp_path_factory):
+    """A tiny face model trained through the CLI on the FIW subset; its card's LFW part uses 40 pairs of fold 0."""
+    out = tmp_path_factory.mktemp("faces") / "faces-tiny"
+    quick = functools.partial(face_eval.evaluate_faces, folds=[0], pairs_per_fold=40)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(face_eval, "evaluate_faces", quick)
+        code = main(["train", "--dataset", "fiw", "--dim", "16", "--width", "8", "--image-size", "32", "--epochs", "1",
+                     "--batch-size", "32", "--optimizer", "adam", "--quiet", "--out", str(out)])
+    assert code == 0
+    return out, json.loads(out.with_suffix(".json").read_text())
+
+
+def test_train_cli_on_fiw_writes_a_face_card(face_checkpoint):
+    _, card = face_checkpoint
+    metrics = card["metrics"]
+    assert card["model"]["dataset"] == "faces" and card["model"]["image_size"] == 32
+    assert card["model"]["extra"] == {"input_size": 32} and card["config"]["dataset"] == "fiw"
+    assert "non-commercial" in card["data"]["terms"]
+    assert 0.4 <= metrics["val_accuracy"] <= 1.0 and metrics["val_identities"] == 3  # family F0002 held out
+    assert all(k in metrics for k in EVAL_KEYS) and metrics["lfw_pairs"] == 40
+
+
+def test_eval_cli_dispatches_face_checkpoints_to_lfw(face_checkpoint, capsys):
+    out, card = face_checkpoint
+    code, stdout, _ = run_main(capsys, "eval", "--checkpoint", str(out), "--folds", "0", "--pairs-per-fold", "40")
+    assert code == 0
+    result = json.loads(stdout)
+    assert all(k in result for k in EVAL_KEYS) and result["dataset"] == "faces"
+    assert result["threshold"] == pytest.approx(card["metrics"]["threshold"])  # same model, pairs and protocol
+    assert result["lfw_accuracy"] == pytest.approx(card["metrics"]["lfw_accuracy"])
+    assert result["orl_pairs"] == 79800 and 0 <= result["orl_eer"] <= 1
+    code, _, err = run_main(capsys, "eval", "--checkpoint", str(out), "--folds", "12")
+    assert code == 2 and err.count("\n") == 1 and "no fold [12]" in err
+
+
+def test_verify_with_our_checkpoint_uses_its_card_threshold(face_checkpoint, fold0, capsys):
+    out, card = face_checkpoint
+    a, b, _, _ = fold0[0]
+    code, stdout, _ = run_main(capsys, "verify", str(a), str(b), "--checkpoint", str(out))
+    result = json.loads(stdout)
+    assert code == 0 and result["model"] == "arcface" and result["threshold"] == card["metrics"]["threshold"]
+    assert result["faces_found"] == [1, 1] and -1 <= result["similarity"] <= 1
+    assert result["same_person"] == (result["similarity"] > result["threshold"])
+
+
+def test_verify_reference_same_and_different_people(fold0, capsys):
+    same_a, same_b, same, _ = fold0[0]
+    diff_a, diff_b, different, _ = fold0[20]
+    assert same and not different
+    done = subprocess.run([sys.executable, "-m", "arcdemo", "verify", str(same_a), str(same_b), "--model", "reference"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["model"] == "reference" and result["same_person"] is True and result["faces_found"] == [1, 1]
+    assert result["similarity"] > result["threshold"] > 0.5  # the threshold shipped in checkpoints/reference/lfw.json
+    code, stdout, _ = run_main(capsys, "verify", str(diff_a), str(diff_b), "--model", "reference")
+    assert code == 0 and json.loads(stdout)["same_person"] is False
+
+
+def test_verify_errors_are_one_line_with_exit_2(tmp_path, fold0, capsys, monkeypatch):
+    a = str(fold0[0][0])
+    blank = tmp_path / "wall.png"
+    from PIL import Image
+
+    Image.new("RGB", (200, 160), (128, 128, 128)).save(blank)
+    corrupt = tmp_path / "broken.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    for args, expected in (
+        ((a, str(blank), "--model", "reference"), "no face found"),
+        ((str(corrupt), a, "--model", "reference"), "could not read image"),
+        ((a, str(tmp_path / "missing.jpg"), "--model", "reference"), "no such image file"),
+        ((a, a, "--model", "reference", "--checkpoint", "x"), "--checkpoint is for --model arcface"),
+        ((a, a, "--checkpoint", str(tmp_path / "nothing")), "not found"),
+    ):
+        code, stdout, err = run_main(capsys, "verify", *args)
+        assert code == 2 and stdout == "" and err.count("\n") == 1 and expected in err, (args, err)
+    monkeypatch.setenv("ARCDEMO_CHECKPOINTS", str(tmp_path))  # no shipped face model there
+    code, _, err = run_main(capsys, "verify", a, a)
+    assert code == 2 and err.count("\n") == 1
+    assert "python -m arcdemo train --preset faces-arcface" in err and "--model reference" in err
