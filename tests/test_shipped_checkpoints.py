@@ -1,0 +1,41 @@
+"""Every shipped checkpoint loads, matches its card, and reproduces its card's test accuracy on the real test split."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from arcdemo.checkpoints import load_checkpoint
+from arcdemo.data import load_split
+from arcdemo.evaluate import evaluate_model
+from arcdemo.presets import PRESETS
+from tests.conftest import REPO, require_data
+
+CHECKPOINTS = REPO / "checkpoints"
+SHIPPED = sorted(path.with_suffix("") for path in CHECKPOINTS.glob("*.json"))
+EXPECTED = {"mnist-arcface-3d", "mnist-arcface-128d", "mnist-softmax-3d"}
+
+
+def test_the_app_has_its_checkpoints():
+    assert EXPECTED <= {path.name for path in SHIPPED}
+
+
+def test_checkpoints_stay_small():
+    sizes = {path.name: path.stat().st_size for path in CHECKPOINTS.glob("*.safetensors")}
+    assert all(size <= 15e6 for size in sizes.values()), sizes
+    assert sum(sizes.values()) <= 60e6
+
+
+@pytest.mark.parametrize("stem", SHIPPED, ids=lambda p: p.name)
+def test_checkpoint_reproduces_its_card(stem: Path):
+    model, card = load_checkpoint(stem)
+    config = card["config"]
+    assert card["preset"] == stem.name and stem.name in PRESETS, "every shipped checkpoint has its recipe"
+    recipe = PRESETS[stem.name].resolved()
+    for key in ("dataset", "loss", "dim", "epochs", "seed", "margin", "scale"):
+        assert config[key] == getattr(recipe, key), key
+    assert model.spec.embedding_dim == config["dim"] and model.spec.loss == config["loss"]
+    require_data({"mnist": "MNIST", "cifar10": "cifar10"}[config["dataset"]])
+    evaluation = evaluate_model(model, load_split(config["dataset"], "test"), flip_tta=config["flip_tta"])
+    assert evaluation.metrics["accuracy"] == pytest.approx(card["metrics"]["accuracy"], abs=0.001)
+    assert json.loads(stem.with_suffix(".json").read_text())["metrics"]["samples"] == evaluation.metrics["samples"]
