@@ -26,11 +26,12 @@ from arcdemo.ui.models import (
     DATASET_TITLES,
     LOSS_TITLES,
     SESSION_PREFIX,
+    THREADS,
     LoadedModel,
     ModelNotFound,
     load_model,
 )
-from arcdemo.ui.plots import FigureJSON, SphereBase, sphere_base
+from arcdemo.ui.plots import FigureJSON, SphereBase, frame, sphere_base
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -42,6 +43,7 @@ MAX_SESSION_MODELS = 6  # per browser session; the oldest is dropped
 LIVE_POINTS = 1000  # test points in each live snapshot
 LIVE_SAMPLE_EVERY = 10  # steps between live snapshots (~1 s on a 2-core CPU; the UI shows at most one per REFRESH_S)
 REFRESH_S = 0.5  # at most this often a training streams a new figure
+EXPLORE_HEIGHT, LIVE_HEIGHT = 640, 560  # px of the sphere figures
 PREVIEW_SCALE = 5  # model input shown at 5× (28 → 140 px), nearest-neighbour so pixels stay visible
 
 # bounds a public server accepts (the trainer itself allows more); checked before anything is queued
@@ -79,7 +81,7 @@ class Prediction:
 
 def _draw_base(model: LoadedModel) -> SphereBase:
     reference = model.reference()
-    title = f"{model.key}: your input among {len(reference.labels):,} test points"
+    title = f"{model.key}: your input among {len(reference.labels):,} test images"
     if reference.note:
         title = f"{model.key}: {reference.note}"
     return sphere_base(
@@ -105,10 +107,10 @@ def predict(source: Any, key: str, session: SessionModels | None = None) -> Pred
     preview = images[0].numpy()
     preview = preview[0] if preview.shape[0] == 1 else np.transpose(preview, (1, 2, 0))
     preview = np.kron(preview, np.ones((PREVIEW_SCALE, PREVIEW_SCALE) + (1,) * (preview.ndim - 2), np.uint8))
-    summary = (
-        f"**{names[best]}** with probability {100 * p[best]:.1f}% — {angles[best]:.1f}° from its class centre"
-        f" (next nearest centre: {names[order[1]]} at {angles[order[1]]:.1f}°)" if len(order) > 1 else ""
-    )
+    summary = f"**{names[best]}** with probability {100 * p[best]:.1f}% — {angles[best]:.1f}° from its class centre"
+    others = [i for i in order if i != best]
+    if others:
+        summary += f" (nearest other centre: {names[others[0]]} at {angles[others[0]]:.1f}°)"
     return Prediction(
         names[best], {name: float(value) for name, value in zip(names, p)}, rows,
         base.with_point(embedding, f"{names[best]} ({100 * p[best]:.0f}%)"), preview, summary,
@@ -136,7 +138,8 @@ def explore(key: str, paint_surface: bool = False, session: SessionModels | None
     try:
         evaluation = model.evaluation()
     except DatasetMissingError as error:
-        raise InputError(f"The {DATASET_TITLES.get(model.spec.dataset)} test set is not available here: {error}") from None
+        dataset = DATASET_TITLES.get(model.spec.dataset)
+        raise InputError(f"The {dataset} test set is not available here: {error}") from None
     title = f"{model.key}: {len(evaluation.labels):,} test embeddings"
     if model.spec.embedding_dim > 3:
         title += f" ({model.spec.embedding_dim}-D)"
@@ -144,9 +147,16 @@ def explore(key: str, paint_surface: bool = False, session: SessionModels | None
         evaluation.embeddings, evaluation.labels, evaluation.centres, model.class_names,
         margin=model.plot_margin, title=title, paint_surface=bool(paint_surface),
     )
+    frame(sphere, EXPLORE_HEIGHT)
     confusion = viz.confusion_figure(np.asarray(evaluation.metrics["confusion_matrix"]), model.class_names)
+    confusion.update_layout(height=420)
     angles = viz.angle_histogram_figure(evaluation.intra_deg, evaluation.inter_deg)
-    return ExploreView(sphere, explore_summary(model, evaluation.metrics), confusion, angles, _card_for_display(model.card))
+    angles.update_layout(
+        title="Angles: to its own centre vs to the nearest other centre", height=380,
+        margin=dict(t=50, b=10), legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"),
+    )
+    summary = explore_summary(model, evaluation.metrics)
+    return ExploreView(sphere, summary, confusion, angles, _card_for_display(model.card))
 
 
 def _card_for_display(card: Mapping) -> dict:
@@ -176,7 +186,10 @@ def explore_summary(model: LoadedModel, metrics: Mapping) -> str:
     if card.get("wall_time_s") is not None:
         hardware = card.get("hardware", {})
         where = hardware.get("gpu") or f"{hardware.get('cpu', 'CPU')} ×{hardware.get('cpu_count', '?')}"
-        trained = f"\n\nTrained {card.get('epochs', '?')} epoch(s), {card.get('steps', '?')} steps in {card['wall_time_s']} s on {where}."
+        trained = (
+            f"\n\nTrained {card.get('epochs', '?')} epoch(s), {card.get('steps', '?')} steps in "
+            f"{card['wall_time_s']} s on {where}."
+        )
     return (
         f"### {model.key}\n"
         f"**Test accuracy {100 * metrics['accuracy']:.2f}%** on {metrics.get('samples', 0):,} images"
@@ -219,14 +232,17 @@ def training_config(
                 "batch_size": batch_size}
     checked: dict[str, int] = {}
     for name, value in integers.items():
-        number = int(_number(name.replace("_", " "), value, integer=True))
+        number = int(_number(name.replace("_", " ").capitalize(), value, integer=True))
         low, high = TRAIN_LIMITS[name]
         if not low <= number <= high:
-            raise InputError(f"{name.replace('_', ' ')} must be between {low} and {high} here, got {number}.")
+            what = name.replace("_", " ").capitalize()
+            raise InputError(f"{what} must be between {low} and {high} here, got {number}.")
         checked[name] = number
-    margin = None if margin is None else _number("margin", margin)
-    scale = None if scale is None else _number("scale", scale)
-    lr = None if lr is None or lr == 0 else _number("learning rate", lr)
+    margin = None if margin is None else _number("Margin", margin)
+    scale = None if scale is None else _number("Scale", scale)
+    lr = None if lr is None or lr == 0 else _number("Learning rate", lr)
+    if lr is not None and not 0 < lr <= 10:
+        raise InputError(f"Learning rate must be above 0 and at most 10 (0 picks the default), got {lr:g}.")
     config = TrainConfig(
         dataset=str(dataset), loss=str(loss), margin=margin, scale=scale, dim=checked["dim"], epochs=checked["epochs"],
         lr=lr, optimizer=str(optimizer), batch_size=checked["batch_size"], margin_warmup_steps=checked["warmup_steps"],
@@ -286,7 +302,8 @@ def _save_trained(done: Any, name: str, out_dir: Path | None) -> tuple[LoadedMod
     accuracy = done.evaluation.metrics["accuracy"]
     c = done.config
     label = (
-        f"{name} — trained here · {DATASET_TITLES.get(c.dataset)} · {LOSS_TITLES.get(c.loss, c.loss)} · {c.dim}-D · "
+        f"{name} — trained here · {DATASET_TITLES.get(c.dataset)} · {LOSS_TITLES.get(c.loss, c.loss)} · "
+        f"{c.dim}-D · "
         f"{100 * accuracy:.1f}% test{' (stopped early)' if done.stopped else ''}"
     )
     model = LoadedModel(key, label, done.model.eval(), full_card, evaluation=done.evaluation)
@@ -350,14 +367,17 @@ def train_stream(
     margin = resolved.margin if resolved.loss in ("arcface", "subcenter", "combined") else 0.0
     names = _class_names(config.dataset)
     prefix = f"{label}: " if label else ""
-    history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": []}
+    series = ("step", "loss", "train_accuracy", "test_step", "test_accuracy")
+    history: dict[str, list[float]] = {key: [] for key in series}
     stop = threading.Event()
     events: queue.Queue = queue.Queue()
-    yield TrainUpdate(_progress_html(0, f"{prefix}loading {DATASET_TITLES.get(config.dataset)} and building the model…"))
+    dataset = DATASET_TITLES.get(config.dataset)
+    yield TrainUpdate(_progress_html(0, f"{prefix}loading {dataset} and building the model…"))
+    THREADS.settle()
     thread = _trainer_thread(config, stop, events)
     last_step: StepEvent | None = None
     sample: SampleEvent | None = None
-    changed, finished, last_sent = False, False, 0.0
+    changed, finished, last_sent, interval = False, False, 0.0, refresh_s
     try:
         while not finished:
             batch = []
@@ -388,16 +408,22 @@ def train_stream(
                 elif isinstance(event, DoneEvent):
                     yield _finish(event, prefix, out_dir, margin, config)
                     changed = False
-            if finished or last_step is None or not changed or time.perf_counter() - last_sent < refresh_s:
+            if finished or last_step is None or not changed or time.perf_counter() - last_sent < interval:
                 continue
+            began = time.perf_counter()
             sphere = None
             if sample is not None:
                 sphere = viz.sphere_figure(
                     sample.embeddings, sample.labels, sample.centres, names, margin=margin * last_step.margin_fraction,
                     title=f"{prefix}step {sample.step}: {len(sample.labels):,} test points",
                 )
+                frame(sphere, LIVE_HEIGHT)
                 sample = None
-            yield TrainUpdate(_step_html(last_step, config, prefix, stop.is_set()), sphere, viz.curves_figure(history))
+            status = _step_html(last_step, config, prefix, stop.is_set())
+            update = TrainUpdate(status, sphere, viz.curves_figure(history))
+            # drawing competes with the trainer for the CPU (and the GIL): keep it under ~20% of the time
+            interval = max(refresh_s, 4 * (time.perf_counter() - began))
+            yield update
             changed, last_sent = False, time.perf_counter()
     finally:
         stop.set()  # Stop, a closed tab or an error: the trainer ends at its next step (then evaluates once)
@@ -427,12 +453,13 @@ def _finish(done: Any, prefix: str, out_dir: Path | None, margin: float, config:
         evaluation.embeddings, evaluation.labels, evaluation.centres, model.class_names, margin=margin,
         title=f"{prefix}after {done.steps} steps: {len(evaluation.labels):,} test embeddings",
     )
+    frame(sphere, LIVE_HEIGHT)
     how = "stopped early" if done.stopped else "done"
     text = (
         f"{prefix}{how} — test accuracy <b>{100 * metrics['accuracy']:.2f}%</b> after {done.steps} steps "
         f"({done.epochs_done} full epoch(s)) in {done.wall_time_s:.0f} s · mean angle to own centre "
         f"{metrics['mean_intra_angle_deg']:.1f}°, to nearest other {metrics['mean_inter_angle_deg']:.1f}° · "
-        "now selectable in Explore, Draw and Classify"
+        f"now selectable in Explore, Draw and Classify as <code>{model.key}</code>"
     )
     run = TrainedRun(model, files, done.stopped, done.history)
     return TrainUpdate(_progress_html(1.0, text, "done"), sphere, viz.curves_figure(done.history), run)
@@ -464,6 +491,7 @@ def compare_stream(
         sphere = update.sphere
         if sphere is not None and final_a is not None:
             sphere = viz.comparison_figure(final_a, sphere, label_a, label_b)
+            frame(sphere, LIVE_HEIGHT)
         status = update.status
         if update.done is not None:
             status = _comparison_html(
@@ -482,7 +510,8 @@ def _comparison_html(runs: tuple[tuple[str, Mapping], ...]) -> str:
         '<table class="arc-compare"><tr><th>loss</th><th>test accuracy</th><th>mean angle to own centre</th>'
         f"<th>to nearest other centre</th><th>closest two centres</th></tr>{rows}</table>"
     )
-    return _progress_html(1.0, f"both trained on the same data and seed; both are now in the model lists{table}", "done")
+    text = f"both trained on the same data and seed; both are now in the model lists{table}"
+    return _progress_html(1.0, text, "done")
 
 
 def add_session_model(session: SessionModels | None, model: LoadedModel) -> dict[str, LoadedModel]:
@@ -497,49 +526,48 @@ def add_session_model(session: SessionModels | None, model: LoadedModel) -> dict
 class TrainingDesk:
     """One training at a time per server, and Stop for the session that asked.
 
-    ``announce`` (UI only, before queueing) registers a pending run; ``begin``/``end`` bracket the run itself;
-    ``stop`` sets the session's flag, which a pending run sees when it starts and a running one at its next step.
+    ``announce`` (the UI calls it before queueing) registers a pending run that Stop can cancel while it waits;
+    ``begin``/``end`` bracket the run itself; ``stop`` sets the running run's flag, which the trainer polls every
+    step. The concurrency limit of the events does the queueing; this only keeps track of who to stop.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._flags: dict[str, threading.Event] = {}
-        self._running: str | None = None
+        self._pending: dict[str, threading.Event] = {}
+        self._running: dict[str, threading.Event] = {}
 
     def busy(self) -> bool:
         with self._lock:
-            return self._running is not None
+            return bool(self._running)
 
     def announce(self, session: str) -> bool:
-        """Register a pending run; True when another session's training is running (so this one will queue)."""
+        """Register a pending run; True when a training is running already (so this one waits in the queue)."""
         with self._lock:
-            self._flags[session] = threading.Event()
-            return self._running is not None and self._running != session
+            self._pending[session] = threading.Event()
+            return bool(self._running)
 
     def begin(self, session: str) -> threading.Event | None:
         """The run's stop flag, or None when Stop was pressed while it waited in the queue."""
         with self._lock:
-            flag = self._flags.get(session)
-            if flag is not None and flag.is_set():
-                del self._flags[session]
+            pending = self._pending.pop(session, None)
+            if pending is not None and pending.is_set():
                 return None
-            flag = self._flags[session] = flag or threading.Event()
-            self._running = session
+            flag = self._running[session] = threading.Event()
             return flag
 
     def end(self, session: str) -> None:
         with self._lock:
-            self._flags.pop(session, None)
-            if self._running == session:
-                self._running = None
+            self._running.pop(session, None)
 
     def stop(self, session: str) -> str:
-        """Ask this session's pending or running training to stop; the answer says what happened."""
+        """Ask this session's running and/or queued training to stop; the answer says what happened."""
         with self._lock:
-            flag = self._flags.get(session)
-            if flag is None:
-                return "No training is running in this session."
-            flag.set()
-            if self._running == session:
-                return "Stopping: the current step finishes, then the model is evaluated and kept."
+            running, pending = self._running.get(session), self._pending.get(session)
+            for flag in (running, pending):
+                if flag is not None:
+                    flag.set()
+        if running is not None:
+            return "Stopping: the current step finishes, then the model is evaluated once and kept."
+        if pending is not None:
             return "Cancelled: the queued training will not start."
+        return "No training is running in this session."

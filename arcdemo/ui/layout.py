@@ -13,8 +13,8 @@ import functools
 import inspect
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline lab: no phoning home
@@ -22,14 +22,24 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline lab: no
 import gradio as gr  # noqa: E402
 from gradio.components.plot import PlotData  # noqa: E402
 
-from arcdemo.heads import LOSSES  # noqa: E402 - a plain table (torch is imported by heads, see below)
 from arcdemo.ui import callbacks as cb  # noqa: E402
-from arcdemo.ui.models import DATASET_TITLES, LOSS_TITLES, REPO, available_models, list_checkpoints  # noqa: E402
+from arcdemo.ui.models import DATASET_TITLES, LOSS_TITLES, REPO, available_models  # noqa: E402
 from arcdemo.ui.plots import FigureJSON  # noqa: E402
 
 log = logging.getLogger("arcdemo.ui")
+# arcdemo.heads imports torch, so the page is built from these copies (tests check them against heads.LOSSES);
+# the loss's real ranges and defaults reach the sliders through loss_controls when the page loads.
+DEFAULT_LOSS = ("arcface", 0.5, 30.0, "additive angular margin m2 in radians (θ + m2)")
+RESIZE_JS = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 60); }"
+CIFAR10_TEXT = "airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck"
 EXAMPLES_DIR = REPO / "docs" / "examples"
 DESK = cb.TrainingDesk()
+_NO_MODEL = {
+    None: "No checkpoints yet: train one in the Train tab.",
+    "mnist": "No MNIST model yet: train one in the Train tab.",
+    "cifar10": "No CIFAR-10 model yet: train one in the Train tab (dataset CIFAR-10); it appears here for this "
+    "browser session.",
+}
 
 CSS = """
 .arc-progress { display: flex; flex-direction: column; gap: 6px; font-size: 0.92em; }
@@ -111,61 +121,61 @@ def _first(choices: list[tuple[str, str]]) -> str | None:
     return choices[0][1] if choices else None
 
 
-class _FriendlyUpload:
-    """Turn what the component's own decoding rejects (a non-image, a 400-MP bomb) into a sentence."""
+def _check_uploads(files: list[Any]) -> None:
+    """Check uploaded files before a component decodes them: a non-image or a 400-MP bomb gets a sentence."""
+    from arcdemo.inputs import InputError, check_image_file
 
-    def _check(self, payload: Any) -> None:
-        from arcdemo.inputs import InputError, open_image
-
-        for file in self._files(payload):
-            path = getattr(file, "path", None)
-            if path is None:
-                continue
+    for file in files:
+        path = getattr(file, "path", None)
+        if path is not None:
             try:
-                from PIL import Image
-
-                with Image.open(path) as image:  # lazy: reads the header only
-                    size = image.size
-                if size[0] * size[1] > 50_000_000:
-                    open_image(path)  # raises the size message
+                check_image_file(path)
             except InputError as error:
                 raise gr.Error(str(error), title="Cannot use that image") from None
-            except Exception:  # noqa: BLE001 - not an image at all
-                try:
-                    open_image(path)
-                except InputError as error:
-                    raise gr.Error(str(error), title="Cannot use that image") from None
-                raise gr.Error("That file is not an image this app can read.", title="Cannot use that image") from None
-
-    def _files(self, payload: Any) -> list[Any]:
-        return [payload]
 
 
-class ImageUpload(_FriendlyUpload, gr.Image):
-    """gr.Image whose upload errors are sentences; hands the callback a file path (decoding happens there)."""
+def guard_image(component: gr.Image) -> gr.Image:
+    """Wrap the instance's ``preprocess``: uploads are checked (see _check_uploads) before Gradio decodes them.
 
-    def get_block_name(self) -> str:
-        return "image"
+    (An instance attribute rather than a subclass: Gradio writes a .pyi stub next to any module defining one.)
+    """
+    decode = component.preprocess
 
-    def preprocess(self, payload: Any) -> Any:
+    def preprocess(payload: Any) -> Any:
         if payload is not None:
-            self._check(payload)
-        return super().preprocess(payload)
+            _check_uploads([payload])
+        return decode(payload)
+
+    component.preprocess = preprocess  # type: ignore[method-assign]
+    return component
 
 
-class DigitPad(_FriendlyUpload, gr.Sketchpad):
-    """gr.Sketchpad whose API uploads that are not images get a sentence instead of a decoding traceback."""
+BLOB_WAIT_S = 2.0
 
-    def get_block_name(self) -> str:
-        return "imageeditor"
 
-    def _files(self, payload: Any) -> list[Any]:
-        return [payload.background, payload.composite, *(payload.layers or [])]
+def guard_sketchpad(component: gr.Sketchpad) -> gr.Sketchpad:
+    """Wrap the instance's ``preprocess``: API uploads are checked, and a browser drawing is waited for.
 
-    def preprocess(self, payload: Any) -> Any:
-        if payload is not None and getattr(payload, "id", None) is None:
-            self._check(payload)
-        return super().preprocess(payload)
+    The browser sends an event and, separately, the drawing's pieces as blobs under the event's id; the event can
+    reach ``preprocess`` before its composite has and would read an empty canvas, so it waits up to BLOB_WAIT_S.
+    """
+    decode = component.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        blob_id = getattr(payload, "id", None)
+        if payload is not None and blob_id is None:
+            _check_uploads([payload.background, payload.composite, *(payload.layers or [])])
+        if blob_id is not None:
+            deadline = time.monotonic() + BLOB_WAIT_S
+            while time.monotonic() < deadline:
+                blobs = component.blob_storage.get(blob_id)
+                if blobs is not None and blobs.composite is not None:
+                    break
+                time.sleep(0.02)
+        return decode(payload)
+
+    component.preprocess = preprocess  # type: ignore[method-assign]
+    return component
 
 
 # ---------------------------------------------------------------------------------------------- callbacks
@@ -196,9 +206,22 @@ def predict_digit(sketch: Any, key: str, session: cb.SessionModels) -> tuple:
 
 
 def predict_digit_live(sketch: Any, key: str, session: cb.SessionModels) -> tuple:
-    """On every stroke: like predict_digit, but an empty canvas or a missing model is a quiet note."""
+    """On every stroke: predict, and keep the drawing (per session) for Predict and model changes.
+
+    Gradio 6.31's Sketchpad uploads the drawing with its change events only; a click on Predict that sent the
+    Sketchpad again would read an empty canvas (measured in the browser test), so Predict re-uses the drawing
+    kept here. An empty canvas or a missing model is a quiet note, not an error toast.
+    """
+    drawing = sketch if sketch is not None and (sketch.get("composite") is not None or sketch.get("layers")) else None
+    return (*predict_digit_again(drawing, key, session), drawing)
+
+
+def predict_digit_again(drawing: Any, key: str, session: cb.SessionModels) -> tuple:
+    """Predict the kept drawing (Predict button, another model chosen); quiet notes instead of errors."""
+    if drawing is None:
+        return (*_EMPTY_PREDICTION[:-1], "*Pick the brush and draw a digit: the prediction follows every stroke.*")
     try:
-        return predict_digit(sketch, key, session)
+        return predict_digit(drawing, key, session)
     except gr.Error as error:
         return (*_EMPTY_PREDICTION[:-1], f"*{error.message}*")
 
@@ -232,17 +255,19 @@ def _train_outputs(update: cb.TrainUpdate, files: list[str], session: cb.Session
 
 
 def _run_training(
-    stream: Callable[[Callable[[], bool]], Iterator[cb.TrainUpdate]], session: cb.SessionModels, request: gr.Request
+    make_stream: Callable[[Callable[[], bool]], Iterator[cb.TrainUpdate]], session: cb.SessionModels,
+    request: gr.Request,
 ) -> Iterator[tuple]:
+    """Bracket a run with the desk (Stop, one at a time) and add the finished models to the session."""
     session_id = request.session_hash if request is not None else "anonymous"
     flag = DESK.begin(session_id)
     if flag is None:
-        yield (cb._progress_html(0, "Cancelled before it started.", "done"), gr.skip(), gr.skip(), gr.skip(), session)
         DESK.end(session_id)
+        yield (cb._progress_html(0, "Cancelled before it started.", "done"), gr.skip(), gr.skip(), gr.skip(), session)
         return
     files: list[str] = []
     try:
-        for update in stream(flag.is_set):
+        for update in make_stream(flag.is_set):
             if update.done is not None:
                 session = cb.add_session_model(session, update.done.model)
                 files = files + update.done.files
@@ -258,10 +283,13 @@ def train(
     optimizer: str, batch_size: int, seed: int, train_subset: int, session: cb.SessionModels,
     request: gr.Request,
 ) -> Iterator[tuple]:
-    config = cb.training_config(
-        dataset, loss, margin, scale, dim, epochs, lr, warmup_steps, seed, train_subset, batch_size, optimizer
-    )
-    yield from _run_training(lambda should_stop: cb.train_stream(config, should_stop), session, request)
+    def stream(should_stop: Callable[[], bool]) -> Iterator[cb.TrainUpdate]:
+        config = cb.training_config(
+            dataset, loss, margin, scale, dim, epochs, lr, warmup_steps, seed, train_subset, batch_size, optimizer
+        )
+        return cb.train_stream(config, should_stop)
+
+    yield from _run_training(stream, session, request)
 
 
 @_friendly
@@ -271,10 +299,13 @@ def compare_losses(
     optimizer: str, batch_size: int, seed: int, train_subset: int, loss_b: str, margin_b: float, scale_b: float,
     session: cb.SessionModels, request: gr.Request,
 ) -> Iterator[tuple]:
-    common = (dim, epochs, lr, warmup_steps, seed, train_subset, batch_size, optimizer)
-    config_a = cb.training_config(dataset, loss, margin, scale, *common)
-    config_b = cb.training_config(dataset, loss_b, margin_b, scale_b, *common)
-    yield from _run_training(lambda should_stop: cb.compare_stream(config_a, config_b, should_stop), session, request)
+    def stream(should_stop: Callable[[], bool]) -> Iterator[cb.TrainUpdate]:
+        common = (dim, epochs, lr, warmup_steps, seed, train_subset, batch_size, optimizer)
+        config_a = cb.training_config(dataset, loss, margin, scale, *common)
+        config_b = cb.training_config(dataset, loss_b, margin_b, scale_b, *common)
+        return cb.compare_stream(config_a, config_b, should_stop)
+
+    yield from _run_training(stream, session, request)
 
 
 def announce_training(request: gr.Request) -> str:
@@ -299,30 +330,35 @@ def stop_on_leave(request: gr.Request) -> None:
 
 def loss_controls(loss: str) -> tuple:
     """Margin and scale sliders follow the loss: its defaults, its allowed range, locked where fixed."""
+    from arcdemo.heads import LOSSES
+
     spec = LOSSES.get(loss)
     if spec is None:
-        return gr.skip(), gr.skip(), ""
+        return gr.skip(), gr.skip()
     low, high = spec.margin_range
     margin = gr.update(
         value=spec.margin, minimum=low, maximum=high if high > low else low + 1, interactive=high > low,
-        label=f"Margin m ({spec.margin_meaning})" if high > low else "Margin m (none for this loss)",
+        info=spec.margin_meaning if high > low else f"no margin: {spec.margin_meaning}",
     )
     low_s, high_s = spec.scale_range
     scale = gr.update(
         value=spec.scale, minimum=low_s, maximum=high_s if high_s > low_s else low_s + 1,
         interactive=high_s > low_s and spec.uses_scale,
-        label="Scale s" if spec.uses_scale else "Scale s (unused: plain linear layer)",
+        info="logits are s·cos θ" if spec.uses_scale else "unused: a plain linear layer",
     )
     return margin, scale
 
 
-def refresh_models(session: cb.SessionModels, explore_key: str | None, draw_key: str | None, classify_key: str | None) -> tuple:
+def refresh_models(
+    session: cb.SessionModels, explore_key: str | None, draw_key: str | None, classify_key: str | None
+) -> tuple:
     """Model lists from disk plus this session's trained models, keeping each selection when it still exists."""
     updates = []
     for dataset, current in ((None, explore_key), ("mnist", draw_key), ("cifar10", classify_key)):
         choices = _choices(dataset, session)
         keys = [key for _, key in choices]
-        updates.append(gr.update(choices=choices, value=current if current in keys else _first(choices)))
+        value = current if current in keys else _first(choices)
+        updates.append(gr.update(choices=choices, value=value, info=None if choices else _NO_MODEL[dataset]))
     return tuple(updates)
 
 
@@ -344,14 +380,14 @@ def _examples() -> list[str]:
 
 
 def _prediction_panel(kind: str) -> tuple:
-    summary = gr.Markdown()
+    summary = gr.Markdown(elem_id=f"{kind}-summary")
     with gr.Row():
-        probabilities = gr.Label(num_top_classes=3, label="Top-3 probabilities", scale=2)
+        probabilities = gr.Label(num_top_classes=3, label="Top-3 probabilities", scale=2, elem_id=f"{kind}-label")
         preview = gr.Image(
             label=f"What the model sees ({'28×28, MNIST-style' if kind == 'digit' else '32×32 RGB'})", height=170,
             interactive=False, buttons=[], elem_id="arc-preview" if kind == "digit" else None, scale=1,
         )
-    sphere = gr.Plot(label="Where it lands on the sphere")
+    sphere = gr.Plot(show_label=False, elem_id=f"{kind}-sphere")
     angles = gr.Dataframe(
         headers=["class", "angle to centre (°)", "probability (%)"], label="Angle to every class centre",
         interactive=False, wrap=True,
@@ -363,94 +399,100 @@ def build_demo() -> gr.Blocks:
     """The whole app. Launch with ``demo.launch(**launch_options())``."""
     all_models = _choices(None)
     mnist_models, cifar_models = _choices("mnist"), _choices("cifar10")
-    loss_choices = [(LOSS_TITLES.get(name, name), name) for name in LOSSES]
+    loss_choices = [(title, name) for name, title in LOSS_TITLES.items()]
+    default_loss, default_margin, default_scale, default_meaning = DEFAULT_LOSS
 
     with gr.Blocks(title="arcdemo — margins on the sphere") as demo:
         session = gr.State({})
         gr.Markdown(INTRO)
         with gr.Tabs():
             # ------------------------------------------------------------------------------------- Explore
-            with gr.Tab("Explore", id="explore"):
+            with gr.Tab("Explore", id="explore") as explore_tab:
                 with gr.Row():
                     explore_model = gr.Dropdown(
                         all_models, value=_first(all_models), label="Model", allow_custom_value=True, scale=4,
-                        info=None if all_models else f"No checkpoints found in {list_checkpoints.__module__} folder "
-                        "yet: train one in the Train tab.",
+                        info=None if all_models else _NO_MODEL[None],
                     )
                     paint = gr.Checkbox(label="Paint the sphere by predicted class", value=False, scale=1)
                 with gr.Row():
                     with gr.Column(scale=3):
-                        explore_sphere = gr.Plot(label="Test embeddings on the unit sphere")
+                        explore_sphere = gr.Plot(show_label=False, elem_id="explore-sphere")
                         gr.Markdown(
                             "Dots: test images, coloured by their true class. Lines from the centre: the learned "
                             "**class centres**. Solid black arcs: **decision boundaries** (equal angle to two "
-                            "centres). Dashed: the **margin bands** θᵢ + m = θⱼ that the loss asks every sample to "
-                            "stay inside. Drag to rotate; click a class in the legend to hide it."
+                            "centres). Dashed: the **margin bands** θᵢ + m = θⱼ that the loss asks every sample "
+                            "to stay inside. Drag to rotate; click a class in the legend to hide it."
                         )
                     with gr.Column(scale=2):
                         explore_summary = gr.Markdown()
-                        explore_confusion = gr.Plot(label="Confusion matrix")
-                        explore_angles = gr.Plot(label="Angles to centres")
+                        explore_confusion = gr.Plot(show_label=False, elem_id="explore-confusion")
+                        explore_angles = gr.Plot(show_label=False, elem_id="explore-angles")
                 with gr.Accordion("Checkpoint card", open=False):
                     explore_card = gr.JSON()
 
             # --------------------------------------------------------------------------------------- Train
-            with gr.Tab("Train", id="train"):
+            with gr.Tab("Train", id="train") as train_tab:
                 with gr.Row():
                     with gr.Column(scale=1, min_width=320):
                         dataset = gr.Radio(
                             [(DATASET_TITLES[d], d) for d in ("mnist", "cifar10")], value="mnist", label="Dataset",
                         )
-                        loss = gr.Dropdown(loss_choices, value="arcface", label="Loss")
-                        margin = gr.Slider(
-                            0.0, 1.5, value=0.5, step=0.01,
-                            label=f"Margin m ({LOSSES['arcface'].margin_meaning})",
+                        loss = gr.Dropdown(loss_choices, value=default_loss, label="Loss")
+                        margin = gr.Slider(  # 0..6 covers every loss; loss_controls narrows it to the chosen one's
+                            0.0, 6.0, value=default_margin, step=0.01, label="Margin m", info=default_meaning,
                         )
-                        scale = gr.Slider(1.0, 128.0, value=30.0, step=1.0, label="Scale s")
+                        scale = gr.Slider(
+                            1.0, 128.0, value=default_scale, step=1.0, label="Scale s", info="logits are s·cos θ",
+                        )
                         with gr.Row():
-                            dim = gr.Number(3, label="Embedding dimension", precision=0, minimum=2, maximum=512)
-                            epochs = gr.Number(1, label="Epochs", precision=0, minimum=1, maximum=20)
+                            dim = gr.Number(3, label="Embedding dimension", precision=0)
+                            epochs = gr.Number(1, label="Epochs", precision=0)
                         with gr.Row():
-                            lr = gr.Number(0, label="Peak learning rate (0 = 0.1 SGD / 0.003 Adam)", minimum=0, maximum=10)
+                            lr = gr.Number(0, label="Peak learning rate (0 = 0.1 SGD / 0.003 Adam)")
                             warmup = gr.Number(
-                                -1, label="Margin warm-up steps (-1 = 1 epoch if dim ≤ 3)", precision=0, minimum=-1,
+                                -1, label="Margin warm-up steps (-1 = 1 epoch if dim ≤ 3)", precision=0,
                             )
                         with gr.Accordion("More settings", open=False):
                             optimizer = gr.Radio(["sgd", "adam"], value="sgd", label="Optimizer")
-                            batch_size = gr.Number(128, label="Batch size", precision=0, minimum=16, maximum=1024)
-                            seed = gr.Number(0, label="Seed", precision=0, minimum=0)
-                            subset = gr.Number(0, label="Training images (0 = all)", precision=0, minimum=0)
+                            batch_size = gr.Number(128, label="Batch size", precision=0)
+                            seed = gr.Number(0, label="Seed", precision=0)
+                            subset = gr.Number(0, label="Training images (0 = all)", precision=0)
                         with gr.Row():
                             train_button = gr.Button("Train", variant="primary")
                             stop_button = gr.Button("Stop", variant="stop")
                         stop_note = gr.Markdown()
                         with gr.Accordion("Side by side: train a second loss on the same data and seed", open=False):
                             loss_b = gr.Dropdown(loss_choices, value="softmax", label="Second loss")
-                            margin_b = gr.Slider(0.0, 1.5, value=0.0, step=0.01, label="Margin m", interactive=False)
+                            margin_b = gr.Slider(0.0, 6.0, value=0.0, step=0.01, label="Margin m", interactive=False)
                             scale_b = gr.Slider(1.0, 128.0, value=1.0, step=1.0, label="Scale s", interactive=False)
                             compare_button = gr.Button("Train both and compare", variant="secondary")
                     with gr.Column(scale=2):
-                        train_status = gr.HTML(cb._progress_html(0, "Pick the settings and press Train."))
-                        train_sphere = gr.Plot(label="Live: test embeddings on the sphere")
-                        train_curves = gr.Plot(label="Loss and accuracy")
+                        train_status = gr.HTML(
+                            cb._progress_html(0, "Pick the settings and press Train."), elem_id="train-status",
+                        )
+                        train_sphere = gr.Plot(show_label=False, elem_id="train-sphere")
+                        train_curves = gr.Plot(show_label=False, elem_id="train-curves")
                         train_files = gr.File(
                             label="Download the trained checkpoint (.safetensors weights + .json card)",
-                            file_count="multiple", interactive=False,
+                            file_count="multiple", interactive=False, height=110,
                         )
 
             # ---------------------------------------------------------------------------------------- Draw
-            with gr.Tab("Draw", id="draw"):
+            with gr.Tab("Draw", id="draw") as draw_tab:
                 with gr.Row():
                     with gr.Column(scale=2, min_width=320):
                         draw_model = gr.Dropdown(
                             mnist_models, value=_first(mnist_models), label="MNIST model", allow_custom_value=True,
+                            info=None if mnist_models else _NO_MODEL["mnist"],
                         )
-                        sketch = DigitPad(
+                        sketch = guard_sketchpad(gr.Sketchpad(
                             label="Draw a digit (pick the brush first)", canvas_size=(336, 336), fixed_canvas=True,
                             brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=14),
-                            layers=False, type="numpy", height=420,
-                        )
-                        draw_button = gr.Button("Predict", variant="primary")
+                            layers=False, type="numpy", height=420, elem_id="digit-pad",
+                        ))
+                        draw_button = gr.Button("Predict", variant="primary", elem_id="predict-button")
+                        drawing = gr.State(None)  # the last drawing, for Predict and model changes
+                        api_draw_button = gr.Button(visible=False)  # /predict_digit: the Sketchpad value from the API
                         gr.Markdown(
                             "The drawing is prepared the way MNIST was made: cropped to the ink, scaled to fit "
                             "20×20 keeping its shape, and centred by centre of mass in 28×28."
@@ -459,29 +501,30 @@ def build_demo() -> gr.Blocks:
                         draw_outputs = _prediction_panel("digit")
 
             # ------------------------------------------------------------------------------------ Classify
-            with gr.Tab("Classify", id="classify"):
+            with gr.Tab("Classify", id="classify") as classify_tab:
                 with gr.Row():
                     with gr.Column(scale=2, min_width=320):
                         classify_model = gr.Dropdown(
                             cifar_models, value=_first(cifar_models), label="CIFAR-10 model", allow_custom_value=True,
+                            info=None if cifar_models else _NO_MODEL["cifar10"],
                         )
-                        upload = ImageUpload(
-                            label="Any image (any size or mode)", type="filepath", sources=["upload", "clipboard"],
-                            height=300,
-                        )
+                        upload = guard_image(gr.Image(  # image_mode=None: the file as uploaded, read by inputs
+                            label="Any image (any size or mode)", type="filepath", image_mode=None,
+                            sources=["upload", "clipboard"], height=300,
+                        ))
                         classify_button = gr.Button("Classify", variant="primary")
                         examples = _examples()
                         if examples:
                             gr.Examples(examples, inputs=[upload], label="CIFAR-10 test images", cache_examples=False)
                         gr.Markdown(
-                            "Classes: " + ", ".join(
-                                __import__("arcdemo.data", fromlist=["CIFAR10_CLASSES"]).CIFAR10_CLASSES
-                            ) + ". Anything else still lands somewhere: look at its angles to the centres."
+                            f"CIFAR-10 classes: {CIFAR10_TEXT}. Anything else still lands somewhere on the sphere: "
+                            "its angles to the centres tell how sure the model can be."
                         )
                     with gr.Column(scale=3):
                         classify_outputs = _prediction_panel("image")
 
         # ------------------------------------------------------------------------------------------ wiring
+        tabs = [explore_tab, train_tab, draw_tab, classify_tab]
         explore_io = dict(
             fn=explore, inputs=[explore_model, paint, session],
             outputs=[explore_sphere, explore_summary, explore_confusion, explore_angles, explore_card],
@@ -496,13 +539,13 @@ def build_demo() -> gr.Blocks:
         model_lists = [explore_model, draw_model, classify_model]
         refresh = dict(fn=refresh_models, inputs=[session, *model_lists], outputs=model_lists, api_visibility="private")
         train_kwargs = dict(concurrency_limit=1, concurrency_id="training", show_progress="minimal")
+        announce = dict(fn=announce_training, inputs=None, outputs=train_status, api_visibility="private",
+                        concurrency_limit=None)
+        train_button.click(**announce).then(
+            train, [*settings, session], train_outputs, api_name="train", **train_kwargs
+        ).then(**refresh)
         (
-            train_button.click(announce_training, None, train_status, api_visibility="private", concurrency_limit=None)
-            .then(train, [*settings, session], train_outputs, api_name="train", **train_kwargs)
-            .then(**refresh)
-        )
-        (
-            compare_button.click(announce_training, None, train_status, api_visibility="private", concurrency_limit=None)
+            compare_button.click(**announce)
             .then(
                 compare_losses, [*settings, loss_b, margin_b, scale_b, session], train_outputs,
                 api_name="compare_losses", **train_kwargs,
@@ -511,12 +554,19 @@ def build_demo() -> gr.Blocks:
         )
         stop_button.click(stop_training, None, stop_note, api_name="stop_training", concurrency_limit=None)
 
-        draw_inputs = [sketch, draw_model, session]
-        draw_button.click(predict_digit, draw_inputs, list(draw_outputs), api_name="predict_digit", concurrency_limit=4)
-        sketch.change(
-            predict_digit_live, draw_inputs, list(draw_outputs), api_visibility="private", show_progress="hidden",
-            trigger_mode="always_last", concurrency_limit=4,
+        draw_outputs = list(draw_outputs)
+        api_draw_button.click(
+            predict_digit, [sketch, draw_model, session], draw_outputs, api_name="predict_digit", concurrency_limit=4,
         )
+        sketch.change(
+            predict_digit_live, [sketch, draw_model, session], [*draw_outputs, drawing], api_visibility="private",
+            show_progress="hidden", trigger_mode="always_last", concurrency_limit=4,
+        )
+        for trigger in (draw_button.click, draw_model.change):
+            trigger(
+                predict_digit_again, [drawing, draw_model, session], draw_outputs, api_visibility="private",
+                concurrency_limit=4,
+            )
         classify_inputs = [upload, classify_model, session]
         classify_button.click(
             classify_image, classify_inputs, list(classify_outputs), api_name="classify_image", concurrency_limit=4,
@@ -525,7 +575,11 @@ def build_demo() -> gr.Blocks:
             classify_image_live, classify_inputs, list(classify_outputs), api_visibility="private", concurrency_limit=4,
         )
 
+        for tab in tabs:  # Plotly sizes a figure drawn in a hidden tab wrongly; a resize event fixes it on show
+            tab.select(None, None, None, js=RESIZE_JS)
+
         demo.load(**refresh).then(**explore_io, api_visibility="private", concurrency_id="explore_load")
+        demo.load(loss_controls, loss, [margin, scale], api_visibility="private", queue=False)
         demo.load(warm_up, draw_model, None, api_visibility="private", show_progress="hidden")
         demo.unload(stop_on_leave)
     return demo
@@ -545,4 +599,4 @@ def launch_options(**overrides: Any) -> dict[str, Any]:
     return options
 
 
-__all__ = ["build_demo", "launch_options", "Path"]
+__all__ = ["build_demo", "launch_options"]

@@ -81,7 +81,9 @@ def _read_card_json(path: Path) -> dict | None:
         card = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(card, dict) or card.get("format") != "arcdemo-checkpoint" or not isinstance(card.get("model"), dict):
+    if not isinstance(card, dict) or card.get("format") != "arcdemo-checkpoint":
+        return None
+    if not isinstance(card.get("model"), dict):
         return None
     if not path.with_suffix(".safetensors").is_file():
         return None
@@ -89,7 +91,7 @@ def _read_card_json(path: Path) -> dict | None:
 
 
 def list_checkpoints(folder: Path | None = None) -> list[ModelEntry]:
-    """Every usable checkpoint card in the folder, sorted by name (JSON only: no torch)."""
+    """Every usable checkpoint card in the folder (JSON only: no torch), 3-D models first within a dataset."""
     folder = checkpoints_dir() if folder is None else folder
     entries = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -99,8 +101,10 @@ def list_checkpoints(folder: Path | None = None) -> list[ModelEntry]:
         spec = card["model"]
         if spec.get("dataset") not in APP_DATASETS:
             continue  # faces models belong to the faces tab
-        entries.append(ModelEntry(path.stem, describe(path.stem, card), spec["dataset"], int(spec.get("embedding_dim", 0))))
-    return entries
+        dim = int(spec.get("embedding_dim", 0))
+        entries.append(ModelEntry(path.stem, describe(path.stem, card), spec["dataset"], dim))
+    # per dataset, 3-D models first (they are drawn as they are, no projection), then by name
+    return sorted(entries, key=lambda e: (APP_DATASETS.index(e.dataset), e.embedding_dim != 3, e.key))
 
 
 def available_models(session: Mapping[str, LoadedModel] | None = None, dataset: str | None = None) -> list[ModelEntry]:
@@ -119,6 +123,10 @@ class _ThreadPolicy:
 
     Measured here: with 2 OpenMP threads on a busy 2-core CPU, one MNIST prediction took ~220 ms (the threads wait
     for each other at every op); on one thread it takes ~2 ms. The setting is process-wide, so it is counted.
+    Training and evaluation use ``$ARCDEMO_TORCH_THREADS`` threads, by default torch's (one per core). Measured on
+    this 2-core CPU, the Train tab's defaults (a full MNIST epoch) from pressing Train to the result: 52 s on 2
+    threads and 76 s on 1 when the machine was otherwise idle; with other jobs running (load ≈ 5) 1 thread was
+    several times faster (a 3,000-image epoch: 13 s on 1 thread, 53 s on 2). Set 1 on a CPU shared with others.
     """
 
     def __init__(self) -> None:
@@ -130,10 +138,16 @@ class _ThreadPolicy:
         import torch
 
         if self._default is None:
-            self._default = torch.get_num_threads()
+            configured = os.environ.get("ARCDEMO_TORCH_THREADS", "")
+            self._default = int(configured) if configured.isdigit() and int(configured) > 0 else torch.get_num_threads()
         want = 1 if self._single else self._default
         if torch.get_num_threads() != want:
             torch.set_num_threads(want)
+
+    def settle(self) -> None:
+        """Apply the policy now (before a training or an evaluation starts)."""
+        with self._lock:
+            self._apply()
 
     @contextmanager
     def single(self) -> Iterator[None]:
@@ -179,7 +193,17 @@ class LoadedModel:
         self._evaluation = evaluation
         self._reference: Reference | None = None
         self._draw_base: object | None = None
-        self._evaluation_lock, self._reference_lock = threading.Lock(), threading.Lock()
+        self._evaluation_lock, self._reference_lock = threading.Lock(), threading.RLock()
+
+    def __getstate__(self) -> dict:
+        """Picklable (ZeroGPU hands results between processes): the locks are left behind and made anew."""
+        state = dict(self.__dict__)
+        del state["_evaluation_lock"], state["_reference_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._evaluation_lock, self._reference_lock = threading.Lock(), threading.RLock()
 
     @property
     def spec(self):  # noqa: ANN201 - ModelSpec, imported lazily
@@ -202,6 +226,7 @@ class LoadedModel:
         """The full test-split evaluation (metrics, embeddings, angles); raises DatasetMissingError offline."""
         with self._evaluation_lock:
             if self._evaluation is None:
+                THREADS.settle()
                 from arcdemo.data import load_split
                 from arcdemo.evaluate import evaluate_model
 
@@ -210,7 +235,7 @@ class LoadedModel:
             return self._evaluation
 
     def reference(self) -> Reference:
-        """A stratified test subset's embeddings; empty (with a note) when the test data is not available."""
+        """A fixed random 2,000-image test subset's embeddings; empty (with a note) when the test data is missing."""
         with self._reference_lock:
             if self._reference is None:
                 self._reference = self._compute_reference()
@@ -250,6 +275,9 @@ class LoadedModel:
         return probabilities.float().cpu().numpy(), embeddings.float().cpu().numpy()
 
 
+_LOAD_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=8)
 def _load_shipped(stem_path: str, key: str, mtime_ns: int) -> LoadedModel:
     from arcdemo.checkpoints import load_checkpoint
@@ -273,4 +301,5 @@ def load_model(key: str, session: Mapping[str, LoadedModel] | None = None) -> Lo
         names = ", ".join(entry.key for entry in list_checkpoints()) or "none"
         raise ModelNotFound(f"No checkpoint named {key!r} (available: {names}).")
     weights = card_path.with_suffix(".safetensors")
-    return _load_shipped(str(card_path.with_suffix("")), key, weights.stat().st_mtime_ns)
+    with _LOAD_LOCK:  # two tabs asking at once must share one model (and its cached evaluation)
+        return _load_shipped(str(card_path.with_suffix("")), key, weights.stat().st_mtime_ns)

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 HIGHLIGHT_COLOUR = "gold"
 
@@ -32,6 +36,16 @@ class FigureJSON:
 
     def __len__(self) -> int:
         return len(self.json)
+
+
+CAMERA_EYE = dict(x=1.05, y=1.05, z=0.66)  # closer than viz's default: the sphere fills more of the panel
+
+
+def frame(figure: go.Figure, height: int) -> go.Figure:
+    """Size a figure for its panel and bring the 3-D camera(s) closer; the figure is changed and returned."""
+    figure.update_layout(height=height)
+    figure.update_scenes(camera=dict(eye=CAMERA_EYE))
+    return figure
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -97,7 +111,7 @@ class SphereBase:
 
 def sphere_base(
     embeddings: np.ndarray, labels: np.ndarray, centres: np.ndarray, class_names: list[str], *, margin: float,
-    title: str, max_points: int = 2000,
+    title: str, max_points: int = 2000, height: int = 520,
 ) -> SphereBase:
     """Build the base figure once (viz.sphere_figure); D > 3 is projected here so new points share the view."""
     from arcdemo import viz
@@ -108,8 +122,10 @@ def sphere_base(
         axes, explained = projection_axes(embeddings, centres)
         embeddings = _unit(embeddings @ axes.T) if len(embeddings) else np.zeros((0, 3))
         centres = _unit(centres @ axes.T)
-        title = f"{title} — {dims}-D embedding, PCA view keeps {100 * explained:.0f}% of the variance"
-    figure = viz.sphere_figure(embeddings, labels, centres, class_names, margin=margin, title=title, max_points=max_points)
+        note = f"{dims}-D embedding seen through PCA: the view keeps {100 * explained:.0f}% of the variance"
+        title = f"{title}<br><sup>{note}</sup>"
+    figure = frame(viz.sphere_figure(embeddings, labels, centres, class_names, margin=margin, title=title,
+                                     max_points=max_points), height)
     text = figure.to_json()
     parsed = json.loads(text)
     data = json.dumps(parsed["data"], separators=(",", ":"))

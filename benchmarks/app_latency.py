@@ -1,0 +1,197 @@
+"""App latency: Draw → prediction + figure (server side), ``python app.py`` → first page, figure JSON sizes.
+
+    .venv/bin/python benchmarks/app_latency.py [--checkpoint NAME] [--draws 50] [--starts 3] [--train]
+
+Targets (issue 5): a drawing's prediction with its updated sphere ≤ 50 ms server-side on a 2-core CPU (the sphere
+and test points are cached per model), first page ≤ 10 s after ``python app.py``, every figure ≤ 2 MB of JSON;
+with ``--train``, a live training with the Train tab's defaults should reach ≥ 98% test accuracy within 60 s.
+The machine's load average is printed with the numbers: on a CPU shared with other jobs they move a lot.
+Uses the checkpoints in ``$ARCDEMO_CHECKPOINTS`` (default ``checkpoints/``) and the data in ``$ARCDEMO_DATA_ROOT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("ARCDEMO_DATA_ROOT", str(REPO.parent / "shared" / "data"))
+
+
+def machine() -> str:
+    load = os.getloadavg()
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} (1/5/15 min)"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def time_to_first_page() -> float:
+    """Seconds from starting ``python app.py`` to the first successful GET of its page."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    url = f"http://127.0.0.1:{port}/"
+    started = time.perf_counter()
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, **quiet)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).read()
+                return time.perf_counter() - started
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if server.poll() is not None or time.perf_counter() - started > 120:
+                    raise RuntimeError("app.py did not serve its page") from None
+                time.sleep(0.05)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def drawing(rng: np.random.Generator) -> dict:
+    """A Sketchpad value: a random thick stroke path on a white 336×336 RGBA canvas."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("RGBA", (336, 336), "white")
+    points = [tuple(int(v) for v in rng.integers(60, 276, 2)) for _ in range(4)]
+    ImageDraw.Draw(canvas).line(points, fill="black", width=28, joint="curve")
+    return {"background": None, "layers": [], "composite": np.asarray(canvas)}
+
+
+def draw_latency(key: str, count: int) -> dict:
+    """Server-side time of the Draw callback (preprocessing, model, angles, figure with the new point)."""
+    from arcdemo.ui import layout
+
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    layout.predict_digit(drawing(rng), key, {})  # loads the model and builds the cached base figure
+    first = time.perf_counter() - started
+    times = []
+    for _ in range(count):
+        value = drawing(rng)
+        started = time.perf_counter()
+        outputs = layout.predict_digit(value, key, {})
+        times.append(time.perf_counter() - started)
+    figure_bytes = len(outputs[1].plot)
+    return {
+        "checkpoint": key, "first_call_s": round(first, 2), "calls": count,
+        "median_ms": round(1000 * statistics.median(times), 1),
+        "p90_ms": round(1000 * float(np.percentile(times, 90)), 1), "max_ms": round(1000 * max(times), 1),
+        "figure_json_bytes": figure_bytes,
+    }
+
+
+def figure_sizes(keys: list[str]) -> dict:
+    """JSON size of every figure the app sends, per checkpoint (bytes)."""
+    from arcdemo import viz
+    from arcdemo.ui import callbacks as cb
+    from arcdemo.ui.models import load_model
+
+    sizes: dict[str, int] = {}
+    for key in keys:
+        view = cb.explore(key, False)
+        sizes[f"{key}: explore sphere"] = len(view.sphere.to_json())
+        sizes[f"{key}: explore sphere, painted"] = len(cb.explore(key, True).sphere.to_json())
+        sizes[f"{key}: confusion"] = len(view.confusion.to_json())
+        sizes[f"{key}: angle histogram"] = len(view.angles.to_json())
+        model = load_model(key)
+        evaluation = model.evaluation()
+        live = viz.sphere_figure(
+            evaluation.embeddings[:1000], evaluation.labels[:1000], evaluation.centres, model.class_names,
+            margin=model.plot_margin,
+        )
+        sizes[f"{key}: live training sphere (1,000 points)"] = len(live.to_json())
+        sizes[f"{key}: side by side"] = len(viz.comparison_figure(live, view.sphere, "a", "b").to_json())
+    history = {"step": list(range(1, 2341)), "loss": list(np.linspace(20, 1, 2340)), "train_accuracy": [0.9] * 2340}
+    sizes["training curves (2,340 steps)"] = len(viz.curves_figure(history).to_json())
+    return sizes
+
+
+def live_training() -> dict:
+    """The Train tab's defaults (MNIST, ArcFace, 3-D, 1 epoch) through the same callback as the button."""
+    import re
+
+    from arcdemo.ui import layout
+
+    started = time.perf_counter()
+    first_sphere = None
+    final = None
+    for outputs in layout.train("mnist", "arcface", 0.5, 30.0, 3, 1, 0, -1, "sgd", 128, 0, 0, {}, None):
+        if first_sphere is None and not isinstance(outputs[1], dict):
+            first_sphere = time.perf_counter() - started
+        final = outputs
+    wall = time.perf_counter() - started
+    accuracy = float(re.search(r"test accuracy <b>([\d.]+)%", final[0]).group(1))
+    return {"press_to_done_s": round(wall, 1), "first_live_sphere_s": round(first_sphere or float("nan"), 1),
+            "test_accuracy_percent": accuracy}
+
+
+def main() -> None:
+    from arcdemo.ui.models import list_checkpoints
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="MNIST checkpoint for the Draw timing (default: the first 3-D one)")
+    parser.add_argument("--draws", type=int, default=50)
+    parser.add_argument("--starts", type=int, default=3)
+    parser.add_argument("--train", action="store_true", help="also time a live training with the Train tab defaults")
+    args = parser.parse_args()
+    entries = list_checkpoints()
+    mnist = [e.key for e in entries if e.dataset == "mnist"]
+    if not mnist:
+        sys.exit("no MNIST checkpoint found: set ARCDEMO_CHECKPOINTS")
+    key = args.checkpoint or mnist[0]
+
+    print(f"machine: {machine()}")
+    starts = [time_to_first_page() for _ in range(args.starts)]
+    listed = ", ".join(f"{s:.2f}" for s in starts)
+    print(f"python app.py → first page: {listed} s (median {statistics.median(starts):.2f} s; target ≤ 10 s)")
+    print(f"machine: {machine()}")
+    results = {"first_page_s": [round(s, 2) for s in starts]}
+    for name in dict.fromkeys([key, *mnist]):
+        draw = draw_latency(name, args.draws)
+        print(
+            f"Draw → prediction + figure, {name}: median {draw['median_ms']} ms, p90 {draw['p90_ms']} ms, max "
+            f"{draw['max_ms']} ms over {draw['calls']} drawings (first call {draw['first_call_s']} s, cold caches); "
+            f"figure {draw['figure_json_bytes'] / 1000:.0f} kB; target ≤ 50 ms"
+        )
+        results.setdefault("draw", []).append(draw)
+    sizes = figure_sizes([e.key for e in entries])
+    for name, size in sizes.items():
+        print(f"figure JSON {name}: {size / 1000:.0f} kB")
+    print(f"largest figure: {max(sizes.values()) / 1e6:.2f} MB (limit 2 MB)")
+    results["figure_json_bytes"] = sizes
+    if args.train:
+        print(f"machine: {machine()}")
+        run = live_training()
+        print(
+            f"Train (defaults: MNIST, ArcFace, 3-D, 1 epoch): {run['test_accuracy_percent']}% test accuracy, "
+            f"{run['press_to_done_s']} s from pressing Train to the final result (first live sphere after "
+            f"{run['first_live_sphere_s']} s); target ≥ 98% within 60 s"
+        )
+        print(f"machine: {machine()}")
+        results["train"] = run
+    results["machine"] = machine()
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

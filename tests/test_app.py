@@ -1,0 +1,226 @@
+"""Every API endpoint through gradio_client against a launched app (127.0.0.1, a free port).
+
+Uses the tiny world of ``tests/test_ui.py`` (a small data root and checkpoints folder built once per session).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.test_ui import TinyWorld, drawn_one, tiny_world, tiny_world_path  # noqa: F401 - fixtures
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+SETTINGS = dict(
+    dataset="mnist", loss="arcface", margin=0.5, scale=30.0, dim=3, epochs=1, lr=0, warmup_steps=-1, optimizer="sgd",
+    batch_size=128, seed=0, train_subset=0,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_world: TinyWorld) -> Iterator[str]:  # noqa: F811
+    from arcdemo.ui import build_demo, launch_options
+
+    demo = build_demo()
+    port = free_port()
+    demo.launch(**launch_options(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True))
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture
+def client(app_url: str) -> Client:
+    return Client(app_url, verbose=False)
+
+
+def save(tmp_path: Path, name: str, image: Image.Image, **options: object) -> str:
+    path = tmp_path / name
+    image.save(path, **options)
+    return str(path)
+
+
+def sketch(path: str | None) -> dict:
+    return {"background": None, "layers": [], "composite": handle_file(path) if path else None}
+
+
+def plot_json(value: dict) -> dict:
+    assert value["type"] == "plotly"
+    assert len(value["plot"]) < 2_000_000
+    return json.loads(value["plot"])
+
+
+# ----------------------------------------------------------------------------------------------- explore
+
+
+def test_explore(client: Client) -> None:
+    sphere, summary, confusion, angles, card = client.predict("mnist-tiny-3d", False, api_name="/explore")
+    assert "Test accuracy" in summary
+    figure = plot_json(sphere)
+    assert any(trace.get("name") == "decision boundary" for trace in figure["data"])
+    assert plot_json(confusion)["data"][0]["type"] == "heatmap" and plot_json(angles)["data"]
+    assert card["model"]["dataset"] == "mnist"
+
+
+def test_explore_unknown_model_is_a_sentence(client: Client) -> None:
+    with pytest.raises(AppError, match="No checkpoint named 'nope'"):
+        client.predict("nope", False, api_name="/explore")
+
+
+# ------------------------------------------------------------------------------------------------- draw
+
+
+def test_predict_digit(client: Client, tmp_path: Path) -> None:
+    path = save(tmp_path, "one.png", Image.fromarray(drawn_one()))
+    probabilities, sphere, angles, preview, summary = client.predict(
+        sketch(path), "mnist-tiny-3d", api_name="/predict_digit"
+    )
+    assert probabilities["label"] in [str(i) for i in range(10)]
+    assert len(probabilities["confidences"]) == 3  # top 3
+    assert plot_json(sphere)["data"][-1]["marker"]["color"] == "gold"
+    assert len(angles["data"]) == 10 and angles["headers"][1].startswith("angle")
+    assert Image.open(preview).size == (140, 140) and probabilities["label"] in summary
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: None, "empty"),
+        (lambda tmp: save(tmp, "white.png", Image.new("RGBA", (336, 336), "white")), "empty"),
+        (lambda tmp: save(tmp, "clear.png", Image.new("RGBA", (336, 336), (0, 0, 0, 0))), "empty"),
+        (lambda tmp: (tmp / "notes.png").write_text("hello") and str(tmp / "notes.png"), "not an image"),
+    ],
+    ids=["no-composite", "white", "transparent", "not-an-image"],
+)
+def test_predict_digit_bad_input(client: Client, tmp_path: Path, make, message: str) -> None:  # noqa: ANN001
+    with pytest.raises(AppError, match=message):
+        client.predict(sketch(make(tmp_path)), "mnist-tiny-3d", api_name="/predict_digit")
+
+
+# --------------------------------------------------------------------------------------------- classify
+
+
+def _images(tmp: Path) -> dict[str, str]:
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 420, 3), dtype=np.uint8))
+    deep = (np.arange(126_000) * 7 % 65536).astype(np.uint16).reshape(300, 420)
+    images = {
+        "grey": save(tmp, "grey.png", rgb.convert("L")),
+        "rgba": save(tmp, "rgba.png", rgb.convert("RGBA")),
+        "cmyk": save(tmp, "cmyk.jpg", rgb.convert("CMYK"), quality=90),
+        "16-bit": save(tmp, "deep.png", Image.fromarray(deep)),
+        "palette": save(tmp, "palette.gif", rgb.convert("P")),
+        "tiny": save(tmp, "tiny.png", rgb.resize((3, 2))),
+    }
+    for example in sorted(EXAMPLES.glob("*.webp"))[:1]:
+        images["example"] = str(example)
+    return images
+
+
+def test_classify_any_image(client: Client, tmp_path: Path) -> None:
+    for name, path in _images(tmp_path).items():
+        probabilities, sphere, angles, preview, summary = client.predict(
+            handle_file(path), "cifar10-tiny-3d", api_name="/classify_image"
+        )
+        assert probabilities["label"] in {row[0] for row in angles["data"]}, name
+        assert Image.open(preview).size == (160, 160), name
+        assert plot_json(sphere)["data"][-1]["type"] == "scatter3d", name
+
+
+def test_classify_bad_files(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4 not really")
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)  # 400 MP, a few hundred kB on disk
+    for path, message in ((tmp_path / "report.pdf", "not an image"), (bomb, "limit")):
+        with pytest.raises(AppError, match=message):
+            client.predict(handle_file(str(path)), "cifar10-tiny-3d", api_name="/classify_image")
+
+
+# ------------------------------------------------------------------------------------------------ train
+
+
+def test_train_streams_and_the_model_joins_the_session(client: Client) -> None:
+    job = client.submit(**SETTINGS, api_name="/train")
+    statuses, spheres = [], 0
+    for status, sphere, curves, files in job:
+        statuses.append(status)
+        spheres += isinstance(sphere, dict) and sphere.get("type") == "plotly"
+    final = job.outputs()[-1]
+    assert "loading" in statuses[0] and "test accuracy" in final[0], final[0]
+    assert spheres >= 1
+    paths = [Path(p) for p in final[3]]
+    assert sorted(p.suffix for p in paths) == [".json", ".safetensors"]
+    card = json.loads(next(p for p in paths if p.suffix == ".json").read_text())
+    assert card["format"] == "arcdemo-checkpoint" and card["config"]["loss"] == "arcface"
+    # the trained model is usable by this client's session (only), under the key the status names
+    key = re.search(r"<code>(session:\d+)</code>", final[0]).group(1)
+    assert "Test accuracy" in client.predict(key, False, api_name="/explore")[1]
+    probabilities = client.predict(sketch(_one_png()), key, api_name="/predict_digit")[0]
+    assert probabilities["label"] in [str(i) for i in range(10)]
+    other = Client(client.src, verbose=False)
+    with pytest.raises(AppError, match="another browser session"):
+        other.predict(key, False, api_name="/explore")
+
+
+def _one_png() -> str:
+    path = Path(tempfile.mkdtemp()) / "one.png"
+    Image.fromarray(drawn_one()).save(path)
+    return str(path)
+
+
+def test_stop_training(client: Client) -> None:
+    assert client.predict(api_name="/stop_training").startswith("No training")
+    job = client.submit(**{**SETTINGS, "epochs": 5}, api_name="/train")
+    started = time.perf_counter()
+    while not any("step" in (out[0] or "") for out in job.outputs()):
+        assert time.perf_counter() - started < 90, "training never started"
+        time.sleep(0.2)
+    assert client.predict(api_name="/stop_training").startswith("Stopping")
+    while not job.done():
+        assert time.perf_counter() - started < 120, "Stop did not stop the training"
+        time.sleep(0.2)
+    final = job.outputs()[-1]
+    assert "stopped early" in final[0] and len(final[3]) == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"margin": 5.0}, "(?i)margin"),
+        ({"epochs": 500}, "between 1 and 20"),
+        ({"dim": 1}, "between 2 and 512"),
+        ({"batch_size": 10**9}, "between 16 and 1024"),
+        ({"lr": -3}, "above 0"),
+        ({"loss": "magic"}, "magic"),
+    ],
+)
+def test_absurd_settings_via_the_api(client: Client, overrides: dict, message: str) -> None:
+    with pytest.raises(AppError, match=message):
+        client.predict(**{**SETTINGS, **overrides}, api_name="/train")
+
+
+def test_compare_two_losses(client: Client) -> None:
+    job = client.submit(**{**SETTINGS, "train_subset": 640}, loss_b="softmax", margin_b=0.0, scale_b=1.0,
+                        api_name="/compare_losses")
+    spheres = [plot_json(out[1]) for out in job if isinstance(out[1], dict) and out[1].get("type") == "plotly"]
+    final = job.outputs()[-1]
+    assert "ArcFace" in final[0] and "Softmax" in final[0] and "same data and seed" in final[0]
+    assert len(final[3]) == 4  # both checkpoints
+    assert any("scene2" in figure["layout"] for figure in spheres), "no side-by-side figure was streamed"

@@ -1,0 +1,252 @@
+"""One real-browser test: ``python app.py`` in a subprocess, Debian's chromium driven by Playwright.
+
+Draw a digit with mouse strokes (after picking the brush), get a prediction (live, then with Predict), switch to
+Explore and check that the Plotly WebGL canvas rendered; no console errors, and no request leaves 127.0.0.1 (every
+other host is recorded and aborted). Screenshots of every tab are saved to the test's tmp folder.
+
+``python tests/test_browser.py docs [explore,draw,classify,train]`` makes the README screenshots instead
+(``docs/screenshot-<tab>.png``) with the checkpoints in ``checkpoints/`` (or ``$ARCDEMO_CHECKPOINTS``) and a full
+one-epoch live training with the Train tab's defaults.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script (README screenshots)
+    sys.path.insert(0, str(REPO))
+from tests.test_ui import TinyWorld, tiny_world, tiny_world_path  # noqa: E402, F401 - fixtures
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+LOCAL_HOSTS = {"127.0.0.1"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(env: dict[str, str], log: Path) -> Iterator[str]:
+    """``python app.py`` on a free port; yields its URL once the first page is served."""
+    port = _free_port()
+    environment = {**os.environ, **env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    with open(log, "w") as output:
+        command = [sys.executable, "app.py"]
+        server = subprocess.Popen(command, cwd=REPO, env=environment, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).read()
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"app.py did not serve {url}:\n{log.read_text()[-3000:]}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@contextmanager
+def browser_page(viewport: dict[str, int]) -> Iterator[tuple]:
+    """A fresh headless chromium page plus the lists that record console errors and off-machine requests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, viewport=viewport,
+        )
+        errors: list[str] = []
+        outside: list[str] = []
+
+        def route(route) -> None:  # noqa: ANN001
+            host = urlparse(route.request.url).hostname
+            if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", route)
+        page = context.pages[0] if context.pages else context.new_page()
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        try:
+            yield page, errors, outside
+        finally:
+            context.close()
+
+
+def draw(page, points: list[tuple[float, float]]) -> None:  # noqa: ANN001
+    """One mouse stroke through ``points`` (fractions of the canvas)."""
+    box = page.locator("#digit-pad canvas").last.bounding_box()
+    x0, y0, width, height = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + points[0][0] * width, y0 + points[0][1] * height)
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x0 + x * width, y0 + y * height, steps=4)
+    page.mouse.up()
+
+
+def draw_seven(page) -> None:  # noqa: ANN001
+    """Pick the brush and draw a 7 in one stroke (few mouse events: software WebGL makes each one slow)."""
+    page.get_by_role("tab", name="Draw").click()
+    page.get_by_label("Brush").click()
+    draw(page, [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)])
+
+
+def distinct_colours(png: bytes) -> int:
+    from PIL import Image
+
+    return len(Image.open(io.BytesIO(png)).convert("RGB").getcolors(1 << 20) or [])
+
+
+@pytest.mark.slow
+def test_draw_predict_and_explore_in_chromium(tiny_world: TinyWorld, tmp_path: Path) -> None:  # noqa: F811
+    pytest.importorskip("playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import expect
+
+    with running_app(tiny_world.env(), tmp_path / "app.log") as url, browser_page({"width": 1400, "height": 1000}) as (
+        page, errors, outside,
+    ):
+        page.goto(url)
+        draw_seven(page)
+        expect(page.locator("#digit-summary")).to_contain_text("with probability", timeout=60_000)  # on the stroke
+        page.locator("#predict-button").click()  # predicts the same drawing again
+        page.wait_for_timeout(2000)
+        expect(page.locator("#digit-summary")).to_contain_text("with probability")
+        label = page.locator("#digit-label").inner_text()
+        assert any(line.strip() in "0123456789" and line.strip() for line in label.splitlines()), label
+        expect(page.locator("#digit-sphere .js-plotly-plot")).to_be_visible(timeout=30_000)
+        assert page.locator(".toast-body.error").count() == 0, page.locator(".toast-body").all_inner_texts()
+        page.screenshot(path=tmp_path / "screenshot-draw.png", full_page=True)
+
+        page.get_by_role("tab", name="Explore").click()
+        scene = page.locator("#explore-sphere .gl-container canvas").first
+        expect(scene).to_be_visible(timeout=90_000)
+        expect(page.locator("#explore-sphere")).to_contain_text("decision boundary", timeout=30_000)
+        box = scene.bounding_box()
+        assert box["width"] > 200 and box["height"] > 200, box
+        page.wait_for_timeout(1000)
+        assert distinct_colours(page.locator("#explore-sphere").screenshot()) > 50  # WebGL drew the sphere
+        page.screenshot(path=tmp_path / "screenshot-explore.png", full_page=True)
+
+        page.get_by_role("tab", name="Train").click()
+        page.screenshot(path=tmp_path / "screenshot-train.png", full_page=True)
+        page.get_by_role("tab", name="Classify").click()
+        page.screenshot(path=tmp_path / "screenshot-classify.png", full_page=True)
+
+        assert not errors, f"console errors: {errors}"
+        assert not outside, f"requests left 127.0.0.1: {outside}"
+
+
+# ------------------------------------------------------------------------------------------- README screenshots
+
+
+def _save_small(png: bytes, path: Path, width: int = 1100, limit: int = 300_000) -> None:
+    """Scale to ``width`` px and quantise to a palette until the PNG is under ``limit`` bytes."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+    for colours in (256, 128, 64, 32):
+        buffer = io.BytesIO()
+        palette = image.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        palette.save(buffer, "PNG", optimize=True)
+        if buffer.tell() < limit:
+            break
+    path.write_bytes(buffer.getvalue())
+    print(f"{path}: {path.stat().st_size / 1000:.0f} kB")
+
+
+def _good_cifar_model() -> bool:
+    """Whether a CIFAR-10 checkpoint worth showing (≥ 50% test accuracy on its card) is available."""
+    from arcdemo.ui.models import checkpoints_dir, list_checkpoints
+
+    for entry in list_checkpoints():
+        if entry.dataset == "cifar10":
+            card = json.loads((checkpoints_dir() / f"{entry.key}.json").read_text())
+            if card.get("metrics", {}).get("accuracy", 0) >= 0.5:
+                return True
+    return False
+
+
+def make_screenshots(folder: Path, tabs: list[str]) -> None:
+    """The README's screenshots, one per tab, with the shipped checkpoints and a full live training (1 epoch).
+
+    Classify shows a classified example only when a CIFAR-10 checkpoint of ≥ 50% test accuracy exists (a toy
+    model's confident wrong answer would mislead); otherwise the tab as it opens.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {"ARCDEMO_DATA_ROOT": os.environ.get("ARCDEMO_DATA_ROOT", str(REPO.parent / "shared" / "data"))}
+    for key in ("ARCDEMO_CHECKPOINTS", "ARCDEMO_TORCH_THREADS"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    log = Path(tempfile.mkdtemp()) / "app.log"
+    with running_app(env, log) as url, browser_page({"width": 1400, "height": 1000}) as (page, errors, outside):
+        from playwright.sync_api import expect
+
+        page.goto(url)
+        expect(page.locator("#explore-sphere .gl-container canvas").first).to_be_visible(timeout=180_000)
+        page.wait_for_timeout(3000)
+        if "explore" in tabs:
+            _save_small(page.screenshot(full_page=True), folder / "screenshot-explore.png")
+
+        if "draw" in tabs:
+            draw_seven(page)
+            expect(page.locator("#digit-summary")).to_contain_text("with probability", timeout=120_000)
+            page.wait_for_timeout(2000)
+            _save_small(page.screenshot(full_page=True), folder / "screenshot-draw.png")
+
+        if "classify" in tabs:
+            page.get_by_role("tab", name="Classify").click()
+            page.wait_for_timeout(3000)
+            if _good_cifar_model():
+                page.locator(".gallery-item").nth(3).click()
+                expect(page.locator("#image-summary")).to_contain_text("with probability", timeout=120_000)
+                page.wait_for_timeout(2000)
+            _save_small(page.screenshot(full_page=True), folder / "screenshot-classify.png")
+
+        if "train" in tabs:
+            page.get_by_role("tab", name="Train").click()
+            page.get_by_role("button", name="Train", exact=True).click()
+            expect(page.locator("#train-status")).to_contain_text("test accuracy", timeout=900_000)
+            page.wait_for_timeout(3000)
+            _save_small(page.screenshot(full_page=True), folder / "screenshot-train.png")
+        print("console errors:", errors, "outside requests:", outside)
+
+
+if __name__ == "__main__":
+    make_screenshots(REPO / (sys.argv[1] if len(sys.argv) > 1 else "docs"),
+                     sys.argv[2].split(",") if len(sys.argv) > 2 else ["explore", "draw", "classify", "train"])
