@@ -25,6 +25,18 @@ from arcdemo.faces import ReferenceModel, lfw_pairs
 from arcdemo.verify import FaceModel, embed_crops
 
 NO_FACE_SCORE = -1.0  # the lowest cosine: a pair without a face is always rejected
+UNCERTAIN_ERROR = 0.02  # a verdict is "uncertain" where LFW saw more than 2% of the other kind of pair score
+
+
+def uncertain_band(scores: np.ndarray, same: np.ndarray, threshold: float, error: float = UNCERTAIN_ERROR) -> list[float]:
+    """[low, high] around the threshold where a verdict should not be trusted.
+
+    Above ``high`` fewer than ``error`` of different-person pairs scored; below ``low`` fewer than ``error`` of
+    same-person pairs.  A weak verifier gets a wide band, a strong one a band that shrinks to the threshold.
+    """
+    high = float(np.quantile(scores[~same], 1.0 - error)) if (~same).any() else threshold
+    low = float(np.quantile(scores[same], error)) if same.any() else threshold
+    return [min(low, threshold), max(high, threshold)]
 
 
 def faces_root() -> Path:
@@ -122,6 +134,7 @@ def evaluate_lfw(
         "lfw_accuracy_std": metrics["accuracy_std"],
         "lfw_eer": metrics["eer"],
         "threshold": metrics["threshold"],
+        "lfw_uncertain_band": uncertain_band(scores, same, metrics["threshold"]),
         "lfw_far_at_threshold": metrics["far_at_threshold"],
         "lfw_frr_at_threshold": metrics["frr_at_threshold"],
         "lfw_tar_at_far_1e-2": metrics["tar_at_far_1e-2"],

@@ -34,12 +34,20 @@ def embed_crops(model: EmbeddingModel, crops: torch.Tensor) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Verifier:
-    """A face model with its decision threshold (cosine; from the model's LFW evaluation) and where both came from."""
+    """A face model with its decision threshold (cosine; from the model's LFW evaluation) and where both came from.
+
+    ``band``: scores around the threshold where LFW saw more than 2% of the other kind of pair
+    (``face_eval.uncertain_band``): a verdict there is reported as "uncertain". ``far``/``frr``: LFW error rates
+    at the threshold, which is what the threshold means to a user.
+    """
 
     model: str  # "arcface" (ours) or "reference" (dlib)
     embedder: FaceModel
     threshold: float
     source: str
+    band: tuple[float, float] = (0.0, 0.0)
+    far: float | None = None
+    frr: float | None = None
 
     def embed(self, face: AlignedFace) -> np.ndarray:
         """Unit embedding of one aligned face."""
@@ -48,11 +56,30 @@ class Verifier:
         crop = torch.tensor(face.crop).permute(2, 0, 1).unsqueeze(0)
         return embed_crops(self.embedder, crop)[0]
 
+    def decide(self, similarity: float) -> str:
+        """The decision for a score: ``same``, ``different``, or ``uncertain`` inside the band."""
+        low, high = self.band
+        if low < similarity < high:
+            return "uncertain"
+        return "same" if similarity > self.threshold else "different"
+
+    def verdict(self, similarity: float, faces_found: list[int]) -> dict:
+        """The verdict on one cosine similarity: the keys of ``verify`` and of the app's ``/verify_faces``."""
+        return {"model": self.model, "similarity": similarity, "same_person": similarity > self.threshold,
+                "decision": self.decide(similarity), "threshold": self.threshold, "uncertain_band": list(self.band),
+                "lfw_far_at_threshold": self.far, "lfw_frr_at_threshold": self.frr, "faces_found": faces_found}
+
     def compare(self, a: AlignedFace, b: AlignedFace) -> dict:
         """The verdict on two aligned faces: cosine similarity against the threshold."""
-        similarity = float(np.dot(self.embed(a), self.embed(b)))
-        return {"model": self.model, "similarity": similarity, "same_person": similarity > self.threshold,
-                "threshold": self.threshold, "faces_found": [a.faces_found, b.faces_found]}
+        return self.verdict(float(np.dot(self.embed(a), self.embed(b))), [a.faces_found, b.faces_found])
+
+
+def _from_metrics(model: str, embedder: FaceModel, metrics: dict, source: str) -> Verifier:
+    threshold = float(metrics["threshold"])
+    band = metrics.get("lfw_uncertain_band") or (threshold, threshold)
+    rate = lambda key: float(metrics[key]) if isinstance(metrics.get(key), (int, float)) else None  # noqa: E731
+    return Verifier(model, embedder, threshold, source, (float(band[0]), float(band[1])),
+                    rate("lfw_far_at_threshold"), rate("lfw_frr_at_threshold"))
 
 
 def load_verifier(model: str = "arcface", checkpoint: Path | None = None) -> Verifier:
@@ -63,13 +90,11 @@ def load_verifier(model: str = "arcface", checkpoint: Path | None = None) -> Ver
     if model == "reference":
         card_path = shipped_dir() / REFERENCE_CARD
         try:
-            card = json.loads(card_path.read_text())
-            threshold = float(card["threshold"])
-        except (OSError, ValueError, KeyError, TypeError):
+            return _from_metrics("reference", ReferenceModel(), json.loads(card_path.read_text()), str(card_path))
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
             raise CheckpointError(
                 f"no LFW threshold for the reference model in {card_path}: run `python benchmarks/lfw_reference.py`"
             ) from None
-        return Verifier("reference", ReferenceModel(), threshold, str(card_path))
     if model != "arcface":
         raise ValueError(f"unknown face model {model!r}; choose arcface or reference")
     path = Path(checkpoint) if checkpoint is not None else shipped_dir() / FACE_MODEL
@@ -79,10 +104,10 @@ def load_verifier(model: str = "arcface", checkpoint: Path | None = None) -> Ver
     network, card = load_checkpoint(path)
     if network.spec.dataset != "faces":
         raise CheckpointError(f"{path} is a {network.spec.dataset} model, not a face model")
-    threshold = card.get("metrics", {}).get("threshold")
-    if not isinstance(threshold, (int, float)):
+    metrics = card.get("metrics", {})
+    if not isinstance(metrics.get("threshold"), (int, float)):
         raise CheckpointError(
             f"{path}: its card has no LFW threshold (metrics.threshold), which `python -m arcdemo train` writes for "
             "face models; retrain it or use --model reference"
         )
-    return Verifier("arcface", network, float(threshold), str(path))
+    return _from_metrics("arcface", network, metrics, str(path))

@@ -32,7 +32,7 @@ from arcdemo.faces import ReferenceModel  # noqa: E402
 from arcdemo.verify import FACE_MODEL, REFERENCE_CARD  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "lfw.json"
-CARD_KEYS = ("model", "threshold", "lfw_accuracy", "lfw_accuracy_std", "lfw_eer", "lfw_far_at_threshold",
+CARD_KEYS = ("model", "threshold", "lfw_uncertain_band", "lfw_accuracy", "lfw_accuracy_std", "lfw_eer", "lfw_far_at_threshold",
              "lfw_frr_at_threshold", "lfw_pairs", "lfw_pairs_without_face", "lfw_folds", "lfw_protocol")
 
 

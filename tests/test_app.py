@@ -224,3 +224,46 @@ def test_compare_two_losses(client: Client) -> None:
     assert "ArcFace" in final[0] and "Softmax" in final[0] and "same data and seed" in final[0]
     assert len(final[3]) == 4  # both checkpoints
     assert any("scene2" in figure["layout"] for figure in spheres), "no side-by-side figure was streamed"
+
+
+# ------------------------------------------------------------------------------------------------ faces
+
+
+def _lfw_people() -> tuple[str, str, str]:
+    """Two photos of one person and one of another, from LFW's same-person pairs."""
+    from arcdemo.faces import lfw_pairs
+    from tests.conftest import DATA_ROOT
+
+    if not (DATA_ROOT / "faces" / "lfw" / "pairs.txt").exists():
+        pytest.skip("LFW not under the data root")
+    same = [(a, b) for a, b, is_same, _ in lfw_pairs(DATA_ROOT / "faces") if is_same]
+    return str(same[0][0]), str(same[0][1]), str(same[60][0])
+
+
+def test_verify_faces(client: Client, tmp_path: Path) -> None:
+    first, second, other = _lfw_people()
+    boxed_a, boxed_b, crop_a, crop_b, summary, result = client.predict(
+        handle_file(first), handle_file(second), api_name="/verify_faces"
+    )
+    assert result["same_person"] is True and result["faces_found"] == [1, 1]
+    assert result["similarity"] > result["threshold"] and "Same person" in summary
+    assert Image.open(crop_a).size == (112, 112) and Image.open(boxed_b).size[0] > 0
+    *_, result = client.predict(handle_file(first), handle_file(other), api_name="/verify_faces")
+    assert result["same_person"] is False and {m["model"] for m in result["models"]} >= {"reference"}
+    blank = save(tmp_path, "wall.png", Image.new("RGB", (400, 300), (200, 190, 180)))
+    with pytest.raises(AppError, match="no face found"):
+        client.predict(handle_file(first), handle_file(blank), api_name="/verify_faces")
+    (tmp_path / "cv.pdf").write_bytes(b"%PDF-1.4 not a photo")
+    with pytest.raises(AppError, match="not an image"):
+        client.predict(handle_file(str(tmp_path / "cv.pdf")), handle_file(first), api_name="/verify_faces")
+
+
+def test_enrol_and_identify_in_one_session(client: Client) -> None:
+    first, second, other = _lfw_people()
+    gallery, note = client.predict("Ann", handle_file(first), api_name="/enrol_face")
+    assert "Enrolled **Ann**" in note and len(gallery) == 1
+    client.predict("Ben", handle_file(other), api_name="/enrol_face")
+    _, summary, table, name = client.predict(handle_file(second), api_name="/identify_face")
+    assert name == "Ann" and table["data"][0][0] == "Ann", summary
+    with pytest.raises(AppError, match="name"):
+        client.predict("", handle_file(first), api_name="/enrol_face")

@@ -124,6 +124,21 @@ def draw_seven(page) -> None:  # noqa: ANN001
     draw(page, [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)])
 
 
+def verify_two_faces(page) -> None:  # noqa: ANN001
+    """Faces tab: upload two photos of one LFW person, ask, and wait for the verdict."""
+    from playwright.sync_api import expect
+
+    from tests.test_app import _lfw_people
+
+    first, second, _ = _lfw_people()
+    page.get_by_role("tab", name="Faces").click()
+    page.locator("#face-a input[type=file]").set_input_files(first)
+    page.locator("#face-b input[type=file]").set_input_files(second)
+    page.wait_for_timeout(1500)
+    page.locator("#verify-button").click()
+    expect(page.locator("#face-summary")).to_contain_text("Same person", timeout=60_000)
+
+
 def distinct_colours(png: bytes) -> int:
     from PIL import Image
 
@@ -166,6 +181,9 @@ def test_draw_predict_and_explore_in_chromium(tiny_world: TinyWorld, tmp_path: P
         page.screenshot(path=tmp_path / "screenshot-train.png", full_page=True)
         page.get_by_role("tab", name="Classify").click()
         page.screenshot(path=tmp_path / "screenshot-classify.png", full_page=True)
+
+        verify_two_faces(page)
+        page.screenshot(path=tmp_path / "screenshot-faces.png", full_page=True)
 
         assert not errors, f"console errors: {errors}"
         assert not outside, f"requests left 127.0.0.1: {outside}"
@@ -238,6 +256,11 @@ def make_screenshots(folder: Path, tabs: list[str]) -> None:
                 page.wait_for_timeout(2000)
             _save_small(page.screenshot(full_page=True), folder / "screenshot-classify.png")
 
+        if "faces" in tabs:
+            verify_two_faces(page)
+            page.wait_for_timeout(1500)
+            _save_small(page.screenshot(full_page=True), folder / "screenshot-faces.png")
+
         if "train" in tabs:
             page.get_by_role("tab", name="Train").click()
             page.get_by_role("button", name="Train", exact=True).click()
@@ -249,4 +272,4 @@ def make_screenshots(folder: Path, tabs: list[str]) -> None:
 
 if __name__ == "__main__":
     make_screenshots(REPO / (sys.argv[1] if len(sys.argv) > 1 else "docs"),
-                     sys.argv[2].split(",") if len(sys.argv) > 2 else ["explore", "draw", "classify", "train"])
+                     sys.argv[2].split(",") if len(sys.argv) > 2 else ["explore", "draw", "classify", "faces", "train"])

@@ -97,6 +97,8 @@ def _make_checkpoints(folder: Path) -> None:
     for dim in (2, 8):
         spec = build_spec(TrainConfig(dataset="mnist", dim=dim).resolved(), mnist_train)
         save_checkpoint(folder / f"mnist-random-{dim}d", EmbeddingModel(spec).eval(), _card_stub(None))
+    (folder / "reference").mkdir()  # the reference face model's LFW threshold, so the Faces tab works here too
+    (folder / "reference" / "lfw.json").write_text((REPO / "checkpoints" / "reference" / "lfw.json").read_text())
     (folder / "junk.json").write_text("{not json")
     orphan = json.loads((folder / "mnist-tiny-3d.json").read_text())
     (folder / "orphan.json").write_text(json.dumps(orphan))  # a card without weights

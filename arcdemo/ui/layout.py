@@ -4,7 +4,8 @@ Only gradio is imported at module level: torch, plotly and the models load insid
 ``python app.py`` serves its first page within a few seconds of gradio's own import.
 
 API names (gradio_client), kept stable: ``/explore``, ``/train`` (a generator), ``/stop_training``,
-``/compare_losses`` (a generator), ``/predict_digit``, ``/classify_image``.
+``/compare_losses`` (a generator), ``/predict_digit``, ``/classify_image``, ``/verify_faces``, ``/enrol_face``,
+``/identify_face``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import gradio as gr  # noqa: E402
 from gradio.components.plot import PlotData  # noqa: E402
 
 from arcdemo.ui import callbacks as cb  # noqa: E402
+from arcdemo.ui import faces  # noqa: E402
 from arcdemo.ui.models import DATASET_TITLES, LOSS_TITLES, REPO, available_models  # noqa: E402
 from arcdemo.ui.plots import FigureJSON  # noqa: E402
 
@@ -58,7 +60,7 @@ INTRO = """\
 Margin losses (ArcFace and its family) put each class's embeddings on the unit sphere around a learned **class
 centre**, and ask every sample to be closer in *angle* to its own centre than to any other — by a **margin m**.
 **Explore** a trained model, **Train** your own and watch the classes settle, **Draw** a digit or **Classify** an
-image and see where it lands.
+image and see where it lands, or ask whether two **Faces** are the same person.
 """
 
 
@@ -242,6 +244,30 @@ def classify_image_live(image: Any, key: str, session: cb.SessionModels) -> tupl
     except gr.Error as error:
         gr.Warning(error.message)
         return (*_EMPTY_PREDICTION[:-1], f"*{error.message}*")
+
+
+@_friendly
+def verify_faces(first: Any, second: Any) -> tuple:
+    comparison = faces.compare_faces(first, second)
+    a, b = comparison.photos
+    return a.boxed, b.boxed, a.crop, b.crop, comparison.summary(), comparison.result()
+
+
+@_friendly
+def enrol_face(name: str, photo: Any, gallery: faces.Gallery) -> tuple:
+    gallery, enrolled = faces.enrol(gallery, name, photo)
+    note = f"Enrolled **{name.strip()}** ({enrolled.note}). {len(gallery)} in the gallery."
+    return faces.gallery_items(gallery), note, gallery
+
+
+def clear_gallery() -> tuple:
+    return [], "The gallery is empty.", {}
+
+
+@_friendly
+def identify_face(photo: Any, gallery: faces.Gallery) -> tuple:
+    found = faces.identify(gallery, photo)
+    return found.photo.boxed, found.summary, {"headers": found.headers, "data": found.rows}, found.name
 
 
 def _train_outputs(update: cb.TrainUpdate, files: list[str], session: cb.SessionModels) -> tuple:
@@ -523,8 +549,61 @@ def build_demo() -> gr.Blocks:
                     with gr.Column(scale=3):
                         classify_outputs = _prediction_panel("image")
 
+            # --------------------------------------------------------------------------------------- Faces
+            with gr.Tab("Faces", id="faces") as faces_tab:
+                gr.Markdown(
+                    "Two photos → the largest face in each is detected (dlib HOG), its 5 landmarks fitted and the face "
+                    "warped onto one 112×112 template — the same crop the model was trained and tested on. The "
+                    "cosine of the two embeddings against a threshold set on LFW gives the verdict."
+                )
+                with gr.Row():
+                    face_inputs = [
+                        guard_image(gr.Image(
+                            label=label, type="filepath", image_mode=None, sources=["upload", "webcam", "clipboard"],
+                            height=280, elem_id=elem_id,
+                        ))
+                        for label, elem_id in (("First photo", "face-a"), ("Second photo", "face-b"))
+                    ]
+                verify_button = gr.Button("Same person?", variant="primary", elem_id="verify-button")
+                boxed, crops = [], []
+                with gr.Row():
+                    for which in ("First", "Second"):
+                        with gr.Column():
+                            with gr.Row():
+                                boxed.append(gr.Image(label=f"{which}: detected faces (green: used)",
+                                                      interactive=False, height=240, scale=3))
+                                crops.append(gr.Image(label="aligned 112×112", interactive=False, height=150,
+                                                      scale=1, min_width=120))
+                face_summary = gr.Markdown(elem_id="face-summary")
+                with gr.Accordion("Result as JSON (the /verify_faces API)", open=False):
+                    face_result = gr.JSON()
+                with gr.Accordion("Gallery: enrol a few people, then identify a new photo among them", open=False):
+                    gallery_state = gr.State({})
+                    with gr.Row():
+                        with gr.Column():
+                            enrol_name = gr.Textbox(label="Name", max_lines=1)
+                            enrol_photo = guard_image(gr.Image(
+                                label="Their photo", type="filepath", image_mode=None, height=220,
+                                sources=["upload", "webcam", "clipboard"],
+                            ))
+                            with gr.Row():
+                                enrol_button = gr.Button("Enrol", variant="secondary")
+                                clear_button = gr.Button("Clear gallery")
+                            enrol_note = gr.Markdown()
+                            enrolled = gr.Gallery(label="Enrolled (aligned crops)", columns=6, height=160)
+                        with gr.Column():
+                            probe = guard_image(gr.Image(
+                                label="Who is this?", type="filepath", image_mode=None, height=220,
+                                sources=["upload", "webcam", "clipboard"],
+                            ))
+                            identify_button = gr.Button("Identify", variant="primary")
+                            identity = gr.Textbox(label="Identified as", interactive=False)
+                            identify_summary = gr.Markdown()
+                            probe_boxed = gr.Image(label="Detected faces", interactive=False, height=200)
+                            identify_table = gr.Dataframe(label="Similarity to each enrolled face", interactive=False)
+
         # ------------------------------------------------------------------------------------------ wiring
-        tabs = [explore_tab, train_tab, draw_tab, classify_tab]
+        tabs = [explore_tab, train_tab, draw_tab, classify_tab, faces_tab]
         explore_io = dict(
             fn=explore, inputs=[explore_model, paint, session],
             outputs=[explore_sphere, explore_summary, explore_confusion, explore_angles, explore_card],
@@ -573,6 +652,20 @@ def build_demo() -> gr.Blocks:
         )
         upload.change(
             classify_image_live, classify_inputs, list(classify_outputs), api_visibility="private", concurrency_limit=4,
+        )
+
+        verify_button.click(
+            verify_faces, face_inputs, [*boxed, *crops, face_summary, face_result], api_name="verify_faces",
+            concurrency_limit=2,
+        )
+        enrol_button.click(
+            enrol_face, [enrol_name, enrol_photo, gallery_state], [enrolled, enrol_note, gallery_state],
+            api_name="enrol_face", concurrency_limit=2,
+        )
+        clear_button.click(clear_gallery, None, [enrolled, enrol_note, gallery_state], api_visibility="private")
+        identify_button.click(
+            identify_face, [probe, gallery_state], [probe_boxed, identify_summary, identify_table, identity],
+            api_name="identify_face", concurrency_limit=2,
         )
 
         for tab in tabs:  # Plotly sizes a figure drawn in a hidden tab wrongly; a resize event fixes it on show

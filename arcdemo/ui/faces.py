@@ -1,0 +1,205 @@
+"""The Faces tab as plain functions: two photos → detected boxes, aligned crops and a verdict from our ArcFace model
+with dlib's reference beside it; a per-session gallery for open-set identification ("unknown" below threshold).
+
+No gradio here. A photo without a face, a file that is not an image, or a gallery mistake raises ``InputError``
+with a sentence; both face models load once per process, on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from arcdemo.inputs import InputError
+
+if TYPE_CHECKING:
+    from arcdemo.faces import AlignedFace
+    from arcdemo.verify import Verifier
+
+TITLES = {"arcface": "Ours: ArcFace, MobileFaceNet trained on FIW", "reference": "Reference: dlib ResNet"}
+WHY_THEY_DIFFER = (
+    "dlib's reference learned from about 3 million faces of ~7,500 people; ours from 10,471 FIW faces of 2,037 "
+    "people, ~300× less, so its similarities separate people far more reliably."
+)
+DISPLAY_SIDE = 640  # photos are shown with their boxes at most this long side (keeps the page light)
+MAX_GALLERY = 12  # people per session gallery
+MAX_NAME = 40  # characters
+
+Gallery = Mapping[str, dict[str, Any]]  # name → {"crop": uint8 (112, 112, 3), "<model>": unit embedding}
+
+_lock = threading.Lock()
+_verifiers: dict[str, Verifier] = {}
+
+
+def verifiers() -> tuple[list[Verifier], list[str]]:
+    """Our model (when a face checkpoint is shipped) then the reference, and a note for each that cannot load."""
+    from arcdemo.checkpoints import CheckpointError
+    from arcdemo.verify import load_verifier
+
+    loaded, notes = [], []
+    with _lock:
+        for name in ("arcface", "reference"):
+            if name not in _verifiers:
+                try:
+                    _verifiers[name] = load_verifier(name)
+                except CheckpointError as error:
+                    notes.append(f"{TITLES[name]} is not available: {error}")
+                    continue
+            loaded.append(_verifiers[name])
+    if not loaded:
+        raise InputError("No face model is available on this server. " + " ".join(notes))
+    return loaded, notes
+
+
+@dataclass(frozen=True)
+class FacePhoto:
+    """One uploaded photo after detection and alignment."""
+
+    face: AlignedFace
+    boxed: np.ndarray  # the photo with every detected face boxed (the one used in green), ≤ DISPLAY_SIDE
+    note: str  # how many faces were found, and which one is used
+
+    @property
+    def crop(self) -> np.ndarray:
+        return self.face.crop
+
+
+def face_photo(source: Any, which: str = "The photo") -> FacePhoto:
+    """Detect the largest face, align it to the template, box every face found; errors name the photo."""
+    from PIL import Image
+
+    from arcdemo.faces import NoFaceError, align_face, draw_boxes
+
+    if source is None:
+        raise InputError(f"{which} is missing: upload a photo with a face.")
+    try:
+        face = align_face(source)
+    except NoFaceError as error:
+        raise InputError(f"{which}: {error}.") from None
+    except (FileNotFoundError, ValueError) as error:
+        raise InputError(f"{which}: {error}") from None
+    boxed = Image.fromarray(draw_boxes(face.image, list(face.boxes), chosen=0))
+    boxed.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
+    found = face.faces_found
+    note = "1 face found" if found == 1 else f"{found} faces found: the largest (green) is used"
+    return FacePhoto(face, np.asarray(boxed), note)
+
+
+@dataclass(frozen=True)
+class FaceComparison:
+    """Two photos and every available model's verdict on them (ours first)."""
+
+    photos: tuple[FacePhoto, FacePhoto]
+    verdicts: list[dict]  # Verifier.verdict dicts
+    notes: list[str]
+
+    def result(self) -> dict:
+        """``/verify_faces``'s JSON: the first model's verdict at the top level, every model's under ``models``."""
+        return {**self.verdicts[0], "models": self.verdicts}
+
+    def summary(self) -> str:
+        lines = [_verdict_markdown(v) for v in self.verdicts]
+        if len(self.verdicts) > 1:
+            lines.append(f"*Why the two differ:* {WHY_THEY_DIFFER}")
+        return "\n\n".join([*lines, *(f"*{note}*" for note in self.notes)])
+
+
+_DECISIONS = {"same": "**Same person**", "different": "**Different people**", "uncertain": "**Uncertain**"}
+
+
+def _percent(rate: float | None) -> str:
+    return "?" if rate is None else f"{100 * rate:.1f}%"
+
+
+def _verdict_markdown(verdict: dict) -> str:
+    low, high = verdict["uncertain_band"]
+    side = "above" if verdict["same_person"] else "below"
+    band = (
+        f" Between {low:.3f} and {high:.3f} the verdict is *uncertain*: there LFW saw more than 2% of the other kind "
+        "of pair." if high > low else ""
+    )
+    return (
+        f"#### {TITLES[verdict['model']]}\n{_DECISIONS[verdict['decision']]} — cosine similarity "
+        f"**{verdict['similarity']:.3f}**, {side} the threshold {verdict['threshold']:.3f}. At that threshold, on LFW, "
+        f"{_percent(verdict['lfw_far_at_threshold'])} of different-person pairs were accepted (FAR) and "
+        f"{_percent(verdict['lfw_frr_at_threshold'])} of same-person pairs rejected (FRR).{band}"
+    )
+
+
+def compare_faces(first: Any, second: Any) -> FaceComparison:
+    """Are the two photos the same person? Each model scores the same detected faces."""
+    found, notes = verifiers()
+    photos = (face_photo(first, "The first photo"), face_photo(second, "The second photo"))
+    faces_found = [photo.face.faces_found for photo in photos]
+    verdicts = [
+        model.verdict(float(np.dot(model.embed(photos[0].face), model.embed(photos[1].face))), faces_found)
+        for model in found
+    ]
+    return FaceComparison(photos, verdicts, notes)
+
+
+# ---------------------------------------------------------------------------------------------------- gallery
+
+
+def enrol(gallery: Gallery | None, name: str, source: Any) -> tuple[dict[str, dict[str, Any]], FacePhoto]:
+    """A new gallery with ``name`` enrolled from the photo's largest face (a second photo of a name replaces it)."""
+    gallery = dict(gallery or {})
+    name = (name or "").strip()
+    if not name:
+        raise InputError("Give the person a name before enrolling their photo.")
+    if len(name) > MAX_NAME:
+        raise InputError(f"Names are at most {MAX_NAME} characters.")
+    if name not in gallery and len(gallery) >= MAX_GALLERY:
+        raise InputError(f"The gallery holds {MAX_GALLERY} people: remove one (or clear it) first.")
+    photo = face_photo(source, f"The photo of {name}")
+    found, _ = verifiers()
+    gallery[name] = {"crop": photo.crop, **{model.model: model.embed(photo.face) for model in found}}
+    return gallery, photo
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Who a photo shows among the enrolled people, by the first model; "unknown" when nobody clears its threshold."""
+
+    photo: FacePhoto
+    name: str  # an enrolled name or "unknown"
+    rows: list[list[Any]]  # [name, similarity per model...], most similar first
+    headers: list[str]
+    summary: str
+
+
+def identify(gallery: Gallery | None, source: Any) -> Identification:
+    """Open-set identification: the nearest enrolled face by cosine, accepted only above the model's threshold."""
+    if not gallery:
+        raise InputError("The gallery is empty: enrol at least one named face first.")
+    found, _ = verifiers()
+    photo = face_photo(source, "The photo to identify")
+    usable = [model for model in found if all(model.model in entry for entry in gallery.values())]
+    if not usable:
+        raise InputError("The gallery was enrolled with a face model this server no longer has: clear it and enrol again.")
+    probes = {model.model: model.embed(photo.face) for model in usable}
+    scores = {name: [float(np.dot(entry[m.model], probes[m.model])) for m in usable] for name, entry in gallery.items()}
+    ranked = sorted(scores.items(), key=lambda item: -item[1][0])
+    best, best_scores = ranked[0]
+    judge = usable[0]
+    accepted = best_scores[0] > judge.threshold
+    name = best if accepted else "unknown"
+    headers = ["name", *(f"similarity ({'ours' if m.model == 'arcface' else 'reference'})" for m in usable)]
+    rows = [[person, *(round(s, 3) for s in person_scores)] for person, person_scores in ranked]
+    decision = judge.decide(best_scores[0])
+    summary = (
+        f"**{name}**" + (f" (nearest: {best}, similarity {best_scores[0]:.3f} ≤ threshold {judge.threshold:.3f})"
+                         if not accepted else f" — similarity {best_scores[0]:.3f} > threshold {judge.threshold:.3f}")
+        + (" · *uncertain: close to the threshold*" if decision == "uncertain" else "")
+        + f" · judged by {TITLES[judge.model]}; {photo.note}."
+    )
+    return Identification(photo, name, rows, headers, summary)
+
+
+def gallery_items(gallery: Gallery | None) -> list[tuple[np.ndarray, str]]:
+    """(aligned crop, name) for a gr.Gallery."""
+    return [(entry["crop"], name) for name, entry in (gallery or {}).items()]

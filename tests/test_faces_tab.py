@@ -1,0 +1,131 @@
+"""The Faces tab's functions (``arcdemo.ui.faces``) on real LFW photos: verdicts from every shipped face model, the
+uncertain band, several faces, no face, bad files, and the open-set gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from arcdemo.face_eval import uncertain_band
+from arcdemo.faces import lfw_pairs
+from arcdemo.inputs import InputError
+from arcdemo.ui import faces
+from arcdemo.verify import Verifier
+from tests.conftest import DATA_ROOT
+
+LFW = DATA_ROOT / "faces" / "lfw"
+pytestmark = pytest.mark.skipif(not (LFW / "pairs.txt").exists(), reason=f"LFW not under {LFW}")
+
+
+@pytest.fixture(scope="module")
+def people() -> dict[str, list[str]]:
+    """Two photos each of two people (from same-person LFW pairs) and one photo of a third person."""
+    same = [(a, b) for a, b, is_same, _ in lfw_pairs(DATA_ROOT / "faces") if is_same]
+    (a1, a2), (b1, b2) = same[0], same[60]
+    third = next(a for a, _ in same[120:] if a.parent.name not in (a1.parent.name, b1.parent.name))
+    assert len({a1.parent.name, b1.parent.name, third.parent.name}) == 3
+    return {"a": [str(a1), str(a2)], "b": [str(b1), str(b2)], "c": [str(third)]}
+
+
+def test_same_and_different_people_get_their_verdicts(people) -> None:
+    same = faces.compare_faces(*people["a"])
+    different = faces.compare_faces(people["a"][0], people["b"][0])
+    names = [v["model"] for v in same.verdicts]
+    assert "reference" in names and names[-1] == "reference"  # ours (when shipped) comes first
+    for result in (same.result(), different.result()):
+        assert {"similarity", "same_person", "threshold", "faces_found", "decision", "uncertain_band"} <= set(result)
+        assert result["faces_found"] == [1, 1]
+    reference = {v["model"]: v for v in same.verdicts}["reference"]
+    assert reference["same_person"] and reference["decision"] == "same"
+    reference = {v["model"]: v for v in different.verdicts}["reference"]
+    assert not reference["same_person"] and reference["decision"] == "different"
+    assert same.photos[0].crop.shape == (112, 112, 3) and max(same.photos[0].boxed.shape[:2]) <= faces.DISPLAY_SIDE
+    summary = same.summary()
+    assert "Same person" in summary and "FAR" in summary
+    if len(same.verdicts) > 1:
+        assert faces.WHY_THEY_DIFFER in summary
+
+
+def test_several_faces_use_the_largest_and_say_so(people) -> None:
+    small = Image.open(people["b"][0]).convert("RGB")
+    large = Image.open(people["a"][1]).convert("RGB").resize((240, 240), Image.Resampling.BICUBIC)
+    canvas = Image.new("RGB", (460, 280), (90, 90, 90))
+    canvas.paste(small, (20, 60))
+    canvas.paste(large, (200, 20))
+    result = faces.compare_faces(people["a"][0], np.asarray(canvas))
+    assert result.result()["faces_found"] == [1, 2]
+    assert "2 faces found: the largest (green) is used" in result.photos[1].note
+    reference = {v["model"]: v for v in result.verdicts}["reference"]
+    assert reference["same_person"]  # the large face is person a
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: None, "The second photo is missing"),
+        (lambda tmp: np.full((300, 300, 3), 128, np.uint8), "The second photo: no face found"),
+        (lambda tmp: _write(tmp / "notes.jpg", b"this is not a photo"), "The second photo: could not read image"),
+        (lambda tmp: _write(tmp / "cut.jpg", (LFW / "pairs.txt").read_bytes()[:50]), "could not read image"),
+    ],
+)
+def test_bad_photos_are_sentences(people, tmp_path: Path, make, message: str) -> None:  # noqa: ANN001
+    with pytest.raises(InputError, match=message):
+        faces.compare_faces(people["a"][0], make(tmp_path))
+
+
+def _write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_gallery_identifies_enrolled_people_and_rejects_strangers(people) -> None:
+    gallery, photo = faces.enrol({}, "  Ann ", people["a"][0])
+    gallery, _ = faces.enrol(gallery, "Ben", people["b"][0])
+    assert list(gallery) == ["Ann", "Ben"] and photo.crop.shape == (112, 112, 3)
+    assert [name for _, name in faces.gallery_items(gallery)] == ["Ann", "Ben"]
+    found = faces.identify(gallery, people["a"][1])
+    assert found.name == "Ann" and found.rows[0][0] == "Ann" and "Ann" in found.summary
+    assert faces.identify(gallery, people["b"][1]).name == "Ben"
+    stranger = faces.identify(gallery, people["c"][0])
+    judge = faces.verifiers()[0][0]
+    if stranger.rows[0][1] <= judge.threshold:  # the first model's similarity decides
+        assert stranger.name == "unknown" and "nearest" in stranger.summary
+    else:
+        pytest.fail(f"a stranger cleared the threshold: {stranger.rows}")
+
+
+def test_gallery_mistakes(people, monkeypatch) -> None:
+    with pytest.raises(InputError, match="empty"):
+        faces.identify({}, people["a"][0])
+    with pytest.raises(InputError, match="name"):
+        faces.enrol({}, "   ", people["a"][0])
+    with pytest.raises(InputError, match="no face found"):
+        faces.enrol({}, "Blank", np.full((200, 200, 3), 255, np.uint8))
+    monkeypatch.setattr(faces, "MAX_GALLERY", 1)
+    gallery, _ = faces.enrol({}, "Ann", people["a"][0])
+    gallery, _ = faces.enrol(gallery, "Ann", people["a"][1])  # a new photo of an enrolled name replaces it
+    with pytest.raises(InputError, match="holds 1 people"):
+        faces.enrol(gallery, "Ben", people["b"][0])
+
+
+def test_uncertain_band_brackets_the_threshold() -> None:
+    rng = np.random.default_rng(0)
+    same = np.r_[np.ones(500, bool), np.zeros(500, bool)]
+    overlapping = np.where(same, rng.normal(0.6, 0.15, 1000), rng.normal(0.2, 0.15, 1000))
+    low, high = uncertain_band(overlapping, same, 0.4)
+    assert low < 0.4 < high
+    assert np.mean(overlapping[same] < low) == pytest.approx(0.02, abs=0.003)
+    assert np.mean(overlapping[~same] > high) == pytest.approx(0.02, abs=0.003)
+    separated = np.where(same, rng.normal(0.9, 0.01, 1000), rng.normal(0.1, 0.01, 1000))
+    assert uncertain_band(separated, same, 0.5) == [0.5, 0.5]  # a clean verifier is never "uncertain"
+
+
+def test_verdict_follows_threshold_and_band() -> None:
+    verifier = Verifier("arcface", None, threshold=0.3, source="test", band=(0.2, 0.45), far=0.05, frr=0.1)
+    assert verifier.decide(0.5) == "same" and verifier.decide(0.1) == "different"
+    assert verifier.decide(0.25) == verifier.decide(0.4) == "uncertain"
+    verdict = verifier.verdict(0.4, [1, 3])
+    assert verdict["same_person"] and verdict["decision"] == "uncertain" and verdict["faces_found"] == [1, 3]
