@@ -79,7 +79,7 @@ def drawing(rng: np.random.Generator) -> dict:
 
 def draw_latency(key: str, count: int) -> dict:
     """Server-side time of the Draw callback (preprocessing, model, angles, figure with the new point)."""
-    from arcdemo.ui import layout
+    from arcdemo.ui import callbacks, layout
 
     rng = np.random.default_rng(0)
     started = time.perf_counter()
@@ -127,15 +127,15 @@ def figure_sizes(keys: list[str]) -> dict:
 
 
 def live_training() -> dict:
-    """The Train tab's defaults (MNIST, ArcFace, 3-D, 1 epoch) through the same callback as the button."""
+    """The Train tab's defaults (``callbacks.TRAIN_DEFAULTS``) through the same callback as the button."""
     import re
 
-    from arcdemo.ui import layout
+    from arcdemo.ui import callbacks, layout
 
     started = time.perf_counter()
     first_sphere = None
     final = None
-    for outputs in layout.train("mnist", "arcface", 0.5, 30.0, 3, 1, 0, -1, "sgd", 128, 0, 0, {}, None):
+    for outputs in layout.train(**callbacks.TRAIN_DEFAULTS, session={}, request=None):
         if first_sphere is None and not isinstance(outputs[1], dict):
             first_sphere = time.perf_counter() - started
         final = outputs

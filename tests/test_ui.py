@@ -519,12 +519,15 @@ def test_training_desk_one_at_a_time_and_stop() -> None:
 def test_page_copies_match_the_core() -> None:
     from arcdemo.data import CIFAR10_CLASSES
     from arcdemo.heads import LOSSES
+    from arcdemo.ui import callbacks as cb
     from arcdemo.ui import layout
     from arcdemo.ui.models import LOSS_TITLES
 
     assert list(LOSS_TITLES) == list(LOSSES)
-    name, margin, scale, meaning = layout.DEFAULT_LOSS
-    assert (LOSSES[name].margin, LOSSES[name].scale, LOSSES[name].margin_meaning) == (margin, scale, meaning)
+    start = cb.TRAIN_DEFAULTS
+    spec = LOSSES[start["loss"]]
+    assert (spec.margin, spec.scale, spec.margin_meaning) == (start["margin"], start["scale"], layout.DEFAULT_MARGIN_MEANING)
+    cb.training_config(**start).resolved()  # the page's starting values are a valid run
     assert layout.CIFAR10_TEXT == ", ".join(CIFAR10_CLASSES)
 
 

@@ -31,7 +31,7 @@ from arcdemo.ui.plots import FigureJSON  # noqa: E402
 log = logging.getLogger("arcdemo.ui")
 # arcdemo.heads imports torch, so the page is built from these copies (tests check them against heads.LOSSES);
 # the loss's real ranges and defaults reach the sliders through loss_controls when the page loads.
-DEFAULT_LOSS = ("arcface", 0.5, 30.0, "additive angular margin m2 in radians (θ + m2)")
+DEFAULT_MARGIN_MEANING = "additive angular margin m2 in radians (θ + m2)"  # of TRAIN_DEFAULTS' loss, ArcFace
 RESIZE_JS = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 60); }"
 CIFAR10_TEXT = "airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck"
 EXAMPLES_DIR = REPO / "docs" / "examples"
@@ -426,7 +426,7 @@ def build_demo() -> gr.Blocks:
     all_models = _choices(None)
     mnist_models, cifar_models = _choices("mnist"), _choices("cifar10")
     loss_choices = [(title, name) for name, title in LOSS_TITLES.items()]
-    default_loss, default_margin, default_scale, default_meaning = DEFAULT_LOSS
+    start = cb.TRAIN_DEFAULTS
 
     with gr.Blocks(title="arcdemo — margins on the sphere") as demo:
         session = gr.State({})
@@ -461,28 +461,28 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=1, min_width=320):
                         dataset = gr.Radio(
-                            [(DATASET_TITLES[d], d) for d in ("mnist", "cifar10")], value="mnist", label="Dataset",
+                            [(DATASET_TITLES[d], d) for d in ("mnist", "cifar10")], value=start["dataset"], label="Dataset",
                         )
-                        loss = gr.Dropdown(loss_choices, value=default_loss, label="Loss")
+                        loss = gr.Dropdown(loss_choices, value=start["loss"], label="Loss")
                         margin = gr.Slider(  # 0..6 covers every loss; loss_controls narrows it to the chosen one's
-                            0.0, 6.0, value=default_margin, step=0.01, label="Margin m", info=default_meaning,
+                            0.0, 6.0, value=start["margin"], step=0.01, label="Margin m", info=DEFAULT_MARGIN_MEANING,
                         )
                         scale = gr.Slider(
-                            1.0, 128.0, value=default_scale, step=1.0, label="Scale s", info="logits are s·cos θ",
+                            1.0, 128.0, value=start["scale"], step=1.0, label="Scale s", info="logits are s·cos θ",
                         )
                         with gr.Row():
-                            dim = gr.Number(3, label="Embedding dimension", precision=0)
-                            epochs = gr.Number(1, label="Epochs", precision=0)
+                            dim = gr.Number(start["dim"], label="Embedding dimension", precision=0)
+                            epochs = gr.Number(start["epochs"], label="Epochs", precision=0)
                         with gr.Row():
-                            lr = gr.Number(0, label="Peak learning rate (0 = 0.1 SGD / 0.003 Adam)")
+                            lr = gr.Number(start["lr"], label="Peak learning rate (0 = 0.1 SGD / 0.003 Adam)")
                             warmup = gr.Number(
-                                -1, label="Margin warm-up steps (-1 = 1 epoch if dim ≤ 3)", precision=0,
+                                start["warmup_steps"], label="Margin warm-up steps (-1 = 1 epoch if dim ≤ 3)", precision=0,
                             )
                         with gr.Accordion("More settings", open=False):
-                            optimizer = gr.Radio(["sgd", "adam"], value="sgd", label="Optimizer")
-                            batch_size = gr.Number(128, label="Batch size", precision=0)
-                            seed = gr.Number(0, label="Seed", precision=0)
-                            subset = gr.Number(0, label="Training images (0 = all)", precision=0)
+                            optimizer = gr.Radio(["sgd", "adam"], value=start["optimizer"], label="Optimizer")
+                            batch_size = gr.Number(start["batch_size"], label="Batch size", precision=0)
+                            seed = gr.Number(start["seed"], label="Seed", precision=0)
+                            subset = gr.Number(start["train_subset"], label="Training images (0 = all)", precision=0)
                         with gr.Row():
                             train_button = gr.Button("Train", variant="primary")
                             stop_button = gr.Button("Stop", variant="stop")
