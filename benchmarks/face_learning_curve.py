@@ -1,0 +1,116 @@
+"""What limits the face model: LFW accuracy against the number of FIW training identities.
+
+    python benchmarks/face_learning_curve.py                       # 25% and 50% of the training families
+    python benchmarks/face_learning_curve.py --fractions 0.125 0.25 0.5 1.0
+
+Each point trains the shipped recipe (preset ``faces-arcface``: same epochs, schedule, augmentation, seed) on a
+random subset of the training *families* (whole families, so no relative of a held-out person sneaks in) and
+scores it on the full LFW View-2 protocol. The 100% point is the shipped checkpoint's card unless asked for.
+Writes benchmarks/results/face_learning_curve.json (each point as it finishes) and docs/face_learning_curve.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("ARCDEMO_DATA_ROOT", str(REPO.parent / "shared" / "data"))
+
+from arcdemo.checkpoints import hardware, shipped_dir  # noqa: E402
+from arcdemo.data import Split, load_split  # noqa: E402
+from arcdemo.face_data import family  # noqa: E402
+from arcdemo.face_eval import evaluate_lfw  # noqa: E402
+from arcdemo.presets import preset  # noqa: E402
+from arcdemo.train import DoneEvent, train  # noqa: E402
+
+PRESET = "faces-arcface"
+OUT = REPO / "benchmarks" / "results" / "face_learning_curve.json"
+FIGURE = REPO / "docs" / "face_learning_curve.png"
+
+
+def family_subset(split: Split, fraction: float, seed: int = 0) -> Split:
+    """The identities of a random ``fraction`` of the split's families, relabelled 0..k-1."""
+    families = sorted({family(name) for name in split.class_names})
+    order = torch.randperm(len(families), generator=torch.Generator().manual_seed(seed)).tolist()
+    chosen = {families[i] for i in order[: max(1, round(fraction * len(families)))]}
+    keep = [i for i, name in enumerate(split.class_names) if family(name) in chosen]
+    relabel = torch.full((len(split.class_names),), -1, dtype=torch.int64)
+    relabel[keep] = torch.arange(len(keep))
+    labels = relabel[split.labels]
+    index = torch.nonzero(labels >= 0).flatten()
+    return Split(split.images[index], labels[index], tuple(split.class_names[i] for i in keep))
+
+
+def point(fraction: float, train_split: Split, val_split: Split) -> dict:
+    if fraction >= 1.0 and (shipped_dir() / f"{PRESET}.json").exists():
+        card = json.loads((shipped_dir() / f"{PRESET}.json").read_text())
+        metrics = card["metrics"]
+        return {"fraction": 1.0, "identities": len(train_split.class_names), "images": len(train_split),
+                "lfw_accuracy": metrics["lfw_accuracy"], "lfw_accuracy_std": metrics["lfw_accuracy_std"],
+                "lfw_eer": metrics["lfw_eer"], "val_accuracy": metrics["val_accuracy"],
+                "wall_s": card["wall_time_s"], "source": f"checkpoints/{PRESET}.json"}
+    subset = family_subset(train_split, fraction)
+    config = preset(PRESET)
+    start = time.perf_counter()
+    done = next(e for e in train(config.resolved(), data=(subset, val_split)) if isinstance(e, DoneEvent))
+    lfw = evaluate_lfw(done.model)
+    return {"fraction": fraction, "identities": len(subset.class_names), "images": len(subset),
+            "lfw_accuracy": lfw["lfw_accuracy"], "lfw_accuracy_std": lfw["lfw_accuracy_std"], "lfw_eer": lfw["lfw_eer"],
+            "val_accuracy": done.evaluation.metrics["accuracy"], "wall_s": round(time.perf_counter() - start, 1),
+            "source": f"preset {PRESET} on the subset"}
+
+
+def figure(points: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = sorted(points, key=lambda p: p["identities"])
+    x = [p["identities"] for p in points]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    ax.errorbar(x, [100 * p["lfw_accuracy"] for p in points], yerr=[100 * p["lfw_accuracy_std"] for p in points],
+                marker="o", capsize=3, label="LFW 10-fold accuracy (± std over folds)")
+    ax.plot(x, [100 * p["val_accuracy"] for p in points], marker="s", linestyle="--",
+            label="FIW held-out families, pair accuracy")
+    ax.axhline(90, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(x, [f"{n}\n({p['images']} img)" for n, p in zip(x, points)], fontsize=7)
+    ax.set_xlabel("training identities (FIW)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("ArcFace MobileFaceNet, same recipe, more people", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(FIGURE)
+    plt.close(fig)
+    print(f"wrote {FIGURE}", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0])
+    args = parser.parse_args()
+    results = json.loads(OUT.read_text()) if OUT.exists() else {"points": []}
+    done = {p["fraction"] for p in results["points"]}
+    train_split, val_split = load_split("fiw", "train"), load_split("fiw", "val")
+    for fraction in args.fractions:
+        if fraction in done:
+            continue
+        results["points"].append(point(fraction, train_split, val_split))
+        results.update(command="python benchmarks/face_learning_curve.py " + " ".join(sys.argv[1:]),
+                       updated=datetime.now(timezone.utc).isoformat(timespec="seconds"), hardware=hardware())
+        OUT.write_text(json.dumps(results, indent=1))
+        print(json.dumps(results["points"][-1]), file=sys.stderr, flush=True)
+    figure(results["points"])
+
+
+if __name__ == "__main__":
+    main()
