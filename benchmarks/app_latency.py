@@ -6,7 +6,7 @@ Targets (issue 5): a drawing's prediction with its updated sphere ≤ 50 ms serv
 and test points are cached per model), first page ≤ 10 s after ``python app.py``, every figure ≤ 2 MB of JSON;
 with ``--train``, a live training with the Train tab's defaults should reach ≥ 98% test accuracy within 60 s.
 The machine's load average is printed with the numbers: on a CPU shared with other jobs they move a lot.
-Uses the checkpoints in ``$ARCDEMO_CHECKPOINTS`` (default ``checkpoints/``) and the data in ``$ARCDEMO_DATA_ROOT``.
+Writes benchmarks/results/app_latency.json. Uses the checkpoints in ``$ARCDEMO_CHECKPOINTS`` (default ``checkpoints/``) and the data in ``$ARCDEMO_DATA_ROOT``.
 """
 
 from __future__ import annotations
@@ -190,6 +190,9 @@ def main() -> None:
         print(f"machine: {machine()}")
         results["train"] = run
     results["machine"] = machine()
+    results["command"] = "python benchmarks/app_latency.py " + " ".join(sys.argv[1:])
+    out = REPO / "benchmarks" / "results" / "app_latency.json"
+    out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results))
 
 
