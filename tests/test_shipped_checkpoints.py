@@ -13,7 +13,9 @@ from tests.conftest import REPO, require_data
 
 CHECKPOINTS = REPO / "checkpoints"
 SHIPPED = sorted(path.with_suffix("") for path in CHECKPOINTS.glob("*.json"))
-EXPECTED = {"mnist-arcface-3d", "mnist-arcface-128d", "mnist-softmax-3d", "faces-arcface"}
+EXPECTED = {f"mnist-{loss}-3d" for loss in ("softmax", "normface", "sphereface", "cosface", "arcface")} | {
+    "mnist-arcface-128d", "faces-arcface",
+}
 
 
 def test_the_app_has_its_checkpoints():
