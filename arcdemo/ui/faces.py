@@ -130,9 +130,9 @@ def _verdict_markdown(verdict: dict) -> str:
     )
 
 
-def compare_faces(first: Any, second: Any) -> FaceComparison:
-    """Are the two photos the same person? Each model scores the same detected faces."""
-    found, notes = verifiers()
+def compare_faces(first: Any, second: Any, models: list[Verifier] | None = None) -> FaceComparison:
+    """Are the two photos the same person? Each model (default: every one available) scores the same faces."""
+    found, notes = (models, []) if models else verifiers()
     photos = (face_photo(first, "The first photo"), face_photo(second, "The second photo"))
     faces_found = [photo.face.faces_found for photo in photos]
     verdicts = [

@@ -1,0 +1,87 @@
+"""Faces tab latency: two ~1 MP photos → verdict, with our model alone and with dlib's reference beside it.
+
+    python benchmarks/face_latency.py [--repeats 10]
+
+The photos are LFW pairs placed on 1,200×900 backgrounds (1.08 MP, JPEG) — the size of a typical upload, so
+decoding, the ≤ 800 px detection pass, landmarks on the full image and the warp all run as they would for a user.
+Targets (issue 9): ours ≤ 250 ms, ours + reference ≤ 700 ms on this 2-core CPU. Median over repeats after one warm-up
+call (models loaded). Writes benchmarks/results/face_latency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("ARCDEMO_DATA_ROOT", str(REPO.parent / "shared" / "data"))
+
+from PIL import Image  # noqa: E402
+
+from arcdemo.checkpoints import hardware  # noqa: E402
+from arcdemo.data import data_root  # noqa: E402
+from arcdemo.faces import lfw_pairs  # noqa: E402
+from arcdemo.ui import faces  # noqa: E402
+
+OUT = REPO / "benchmarks" / "results" / "face_latency.json"
+
+
+def megapixel_photos(folder: Path, count: int) -> list[tuple[str, str]]:
+    """``count`` LFW pairs, each face pasted (at 2×) into a 1,200×900 photo saved as JPEG."""
+    pairs = lfw_pairs(data_root() / "faces")[:count]
+    photos = []
+    for n, (a, b, _, _) in enumerate(pairs):
+        names = []
+        for side, path in (("a", a), ("b", b)):
+            face = Image.open(path).convert("RGB").resize((320, 320), Image.Resampling.BICUBIC)
+            canvas = Image.new("RGB", (1200, 900), (120 + 20 * n % 100, 130, 140))
+            canvas.paste(face, (440, 250))
+            names.append(str(folder / f"{n}{side}.jpg"))
+            canvas.save(names[-1], quality=90)
+        photos.append((names[0], names[1]))
+    return photos
+
+
+def time_verdicts(photos: list[tuple[str, str]], models: list, repeats: int) -> dict:
+    """Median/p90 ms of ``compare_faces`` with just ``models`` giving verdicts."""
+    faces.compare_faces(*photos[0], models=models)  # warm-up
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        faces.compare_faces(*photos[i % len(photos)], models=models)
+        times.append(1000 * (time.perf_counter() - start))
+    times.sort()
+    return {"median_ms": round(statistics.median(times), 1), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1),
+            "calls": len(times)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    found, notes = faces.verifiers()
+    if notes:
+        print("\n".join(notes), file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        photos = megapixel_photos(Path(tmp), 5)
+        results = {}
+        ours = [m for m in found if m.model == "arcface"]
+        if ours:
+            results["ours"] = time_verdicts(photos, ours, args.repeats)
+        results["ours_and_reference"] = time_verdicts(photos, found, args.repeats)
+    report = {"command": "python benchmarks/face_latency.py " + " ".join(sys.argv[1:]), "photo": "1200x900 JPEG",
+              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "hardware": {**hardware(), "load_avg_1min": round(os.getloadavg()[0], 2)}, **results}
+    OUT.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
