@@ -95,6 +95,7 @@ def _config_from(args: argparse.Namespace):
     from arcdemo.train import TrainConfig
 
     given = {k: v for k, v in vars(args).items() if k in {f.name for f in fields(TrainConfig)}}
+    given["sample_every"] = 0  # embedding snapshots feed the app's live sphere; the CLI draws none (~1 s an epoch)
     if "augment" in given:
         given["augment"] = given["augment"] == "on"
     if "preset" in args:
