@@ -545,7 +545,8 @@ def test_endpoints_and_one_training_at_a_time(tiny_world: TinyWorld) -> None:
 
     functions = build_demo().fns.values()
     endpoints = {fn.api_name: fn for fn in functions if fn.api_visibility == "public"}
-    assert set(endpoints) == {"explore", "train", "stop_training", "compare_losses", "predict_digit", "classify_image"}
+    assert set(endpoints) == {"explore", "train", "stop_training", "compare_losses", "predict_digit", "classify_image",
+                              "verify_faces", "enrol_face", "identify_face"}
     assert endpoints["train"].concurrency_limit == 1
     assert endpoints["train"].concurrency_id == endpoints["compare_losses"].concurrency_id
     assert endpoints["stop_training"].concurrency_limit is None  # never waits behind a training

@@ -145,8 +145,11 @@ def compare_faces(first: Any, second: Any, models: list[Verifier] | None = None)
 # ---------------------------------------------------------------------------------------------------- gallery
 
 
-def enrol(gallery: Gallery | None, name: str, source: Any) -> tuple[dict[str, dict[str, Any]], FacePhoto]:
-    """A new gallery with ``name`` enrolled from the photo's largest face (a second photo of a name replaces it)."""
+def enrol(
+    gallery: Gallery | None, name: str, source: Any, models: list[Verifier] | None = None
+) -> tuple[dict[str, dict[str, Any]], FacePhoto]:
+    """A new gallery with ``name`` enrolled from the photo's largest face (a second photo of a name replaces it),
+    embedded by every model (default: every one available)."""
     gallery = dict(gallery or {})
     name = (name or "").strip()
     if not name:
@@ -156,7 +159,7 @@ def enrol(gallery: Gallery | None, name: str, source: Any) -> tuple[dict[str, di
     if name not in gallery and len(gallery) >= MAX_GALLERY:
         raise InputError(f"The gallery holds {MAX_GALLERY} people: remove one (or clear it) first.")
     photo = face_photo(source, f"The photo of {name}")
-    found, _ = verifiers()
+    found = models or verifiers()[0]
     gallery[name] = {"crop": photo.crop, **{model.model: model.embed(photo.face) for model in found}}
     return gallery, photo
 
@@ -172,11 +175,12 @@ class Identification:
     summary: str
 
 
-def identify(gallery: Gallery | None, source: Any) -> Identification:
-    """Open-set identification: the nearest enrolled face by cosine, accepted only above the model's threshold."""
+def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None = None) -> Identification:
+    """Open-set identification: the nearest enrolled face by cosine, accepted only above the threshold of the first
+    model (default: ours when shipped, else the reference)."""
     if not gallery:
         raise InputError("The gallery is empty: enrol at least one named face first.")
-    found, _ = verifiers()
+    found = models or verifiers()[0]
     photo = face_photo(source, "The photo to identify")
     usable = [model for model in found if all(model.model in entry for entry in gallery.values())]
     if not usable:
