@@ -71,6 +71,39 @@ def main() -> None:
         card.write_text(json.dumps({**fields, "command": command, "created": report["created"]}, indent=2) + "\n")
     for name, metrics in results.items():
         print(name, {k: metrics[k] for k in CARD_KEYS if k != "model"}, flush=True)
+    if args.folds is None and args.pairs_per_fold is None:
+        roc_figure(results, REPO / "docs" / "lfw_roc.png")
+
+
+def roc_figure(results: dict, path: Path) -> None:
+    """Both models' LFW ROC curves (TAR against FAR, log FAR) with their thresholds' operating points."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib not installed (pip install -e '.[bench]'): no ROC figure", file=sys.stderr)
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    titles = {"arcface": "ours (ArcFace, FIW)", "reference": "dlib ResNet (reference)"}
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    for name, metrics in results.items():
+        far, tar = metrics["lfw_roc"]["far"], metrics["lfw_roc"]["tar"]
+        line, = ax.plot([max(f, 1e-4) for f in far], tar,
+                        label=f"{titles[name]}: {100 * metrics['lfw_accuracy']:.2f}%, EER {100 * metrics['lfw_eer']:.1f}%")
+        ax.plot(max(metrics["lfw_far_at_threshold"], 1e-4), 1 - metrics["lfw_frr_at_threshold"], "o",
+                color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_xlim(1e-3, 1)
+    ax.set_xlabel("false accept rate (different people accepted)")
+    ax.set_ylabel("true accept rate")
+    ax.set_title("LFW View-2, 6,000 pairs (dots: the shipped thresholds)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":
