@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     option("--image-size", type=int, help="input side in px, resized from the stored images (default: as stored)")
     option("--flip-tta", action="store_true")
     option("--device", help="auto, cpu or cuda")
+    option("--amp", choices=("on", "off"), help="bfloat16 autocast (default: on CUDA only)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.resume.safetensors if present")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -96,8 +97,9 @@ def _config_from(args: argparse.Namespace):
 
     given = {k: v for k, v in vars(args).items() if k in {f.name for f in fields(TrainConfig)}}
     given["sample_every"] = 0  # embedding snapshots feed the app's live sphere; the CLI draws none (~1 s an epoch)
-    if "augment" in given:
-        given["augment"] = given["augment"] == "on"
+    for switch in ("augment", "amp"):
+        if switch in given:
+            given[switch] = given[switch] == "on"
     if "preset" in args:
         return preset(args.preset, **given).resolved()
     if "dataset" not in given:

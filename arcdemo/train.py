@@ -58,6 +58,7 @@ class TrainConfig:
     train_subset: int = 0  # use only this many training images (0 = all)
     seed: int = 0
     device: str = "auto"  # "auto" = CUDA when available, else CPU
+    amp: bool | None = None  # bfloat16 autocast; None = on CUDA only (on a CPU with AVX512-BF16 steps run ~1.4x faster)
     sample_every: int = 50  # steps between embedding snapshots for live plots (0 = never; faces: never, open-set)
     sample_size: int = 1000  # test images in each snapshot
     flip_tta: bool = False  # evaluate with the mirrored image's embedding added (CIFAR-10)
@@ -262,7 +263,7 @@ def train(
     warmup = config.margin_warmup_steps if config.margin_warmup_steps >= 0 else (steps_per_epoch if config.dim <= 3 else 0)
     local_batch = config.batch_size // world
     sample = test_split.subset(config.sample_size, seed=config.seed).to(device)
-    use_amp = device.type == "cuda"
+    use_amp = device.type == "cuda" if config.amp is None else config.amp
     start = time.perf_counter()
     step = epochs_done * steps_per_epoch
     history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": []}

@@ -55,6 +55,13 @@ def test_same_seed_same_run_on_cpu(small_mnist):
     assert [e.loss for e in third if isinstance(e, StepEvent)] != [e.loss for e in first if isinstance(e, StepEvent)]
 
 
+def test_bf16_autocast_on_cpu_learns_like_fp32(small_mnist):
+    fp32 = run(tiny(sample_every=0), small_mnist)[-1]
+    bf16 = run(tiny(sample_every=0, amp=True), small_mnist)[-1]
+    assert bf16.config.amp is True and bf16.evaluation.metrics["accuracy"] > 0.6
+    assert abs(bf16.evaluation.metrics["accuracy"] - fp32.evaluation.metrics["accuracy"]) < 0.1
+
+
 def test_stop_flag_ends_the_run_within_a_step(small_mnist):
     steps = []
 
