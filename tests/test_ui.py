@@ -437,7 +437,8 @@ def test_absurd_training_settings_are_refused(overrides: dict, message: str) -> 
 def test_training_streams_then_hands_over_a_usable_model(tiny_world: TinyWorld, tmp_path: Path) -> None:
     from arcdemo.ui import callbacks as cb
 
-    config = dataclasses.replace(cb.training_config(seed=1), sample_every=4)  # 23 steps, a snapshot every 4
+    # 3 × 23 steps, a snapshot every 4: a single epoch can finish between two refreshes on a fast CPU
+    config = dataclasses.replace(cb.training_config(seed=1, epochs=3), sample_every=4)
     updates = list(cb.train_stream(config, refresh_s=0.05, out_dir=tmp_path))
     assert "loading" in updates[0].status
     assert any(u.sphere is not None and u.done is None for u in updates), "no live sphere was streamed"
