@@ -24,7 +24,7 @@ from arcdemo.data import (
     DATASETS, FACE_DATASETS, Split, cutmix, evaluation_split, load_split, mixup, model_domain, random_crop_flip,
     resize_images,
 )
-from arcdemo.evaluate import Evaluation, evaluate_model, evaluate_verification
+from arcdemo.evaluate import Evaluation, evaluate_model, evaluate_verification, prefetch_metrics
 from arcdemo.heads import LOSSES, check_loss_arguments
 from arcdemo.model import DEFAULT_BACKBONES, EmbeddingModel, ModelSpec
 
@@ -264,6 +264,7 @@ def train(
     local_batch = config.batch_size // world
     sample = test_split.subset(config.sample_size, seed=config.seed).to(device)
     use_amp = device.type == "cuda" if config.amp is None else config.amp
+    prefetch_metrics()  # scikit-learn is only needed for the evaluation at the end
     start = time.perf_counter()
     step = epochs_done * steps_per_epoch
     history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": []}
