@@ -462,6 +462,8 @@ def build_demo() -> gr.Blocks:
                     with gr.Column(scale=1, min_width=320):
                         dataset = gr.Radio(
                             [(DATASET_TITLES[d], d) for d in ("mnist", "cifar10")], value=start["dataset"], label="Dataset",
+                            info="CIFAR-10 on a CPU: ~25 s an epoch; 3-D margin losses stalled in short runs there "
+                            "(try Softmax, or a 16-D embedding)",
                         )
                         loss = gr.Dropdown(loss_choices, value=start["loss"], label="Loss")
                         margin = gr.Slider(  # 0..6 covers every loss; loss_controls narrows it to the chosen one's
