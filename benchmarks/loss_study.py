@@ -213,17 +213,18 @@ def figures(runs: dict) -> list[Path]:
              for r in runs.values() if r["config"]["loss"] == "arcface" and r["config"]["dim"] == 3
              and r["config"]["dataset"] == "mnist" and r["config"]["epochs"] == _sweep_epochs(runs)}
     if sweep:
-        fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=90)
+        fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.2), dpi=90, constrained_layout=True)
+        low = min(100 * value for value in sweep.values())
         for ax, warmup, title in zip(axes, (-1, 0), ("margin warm-up over epoch 1", "no warm-up")):
             grid = np.full((len(SWEEP_MARGINS), len(SWEEP_SCALES)), np.nan)
             for i, m in enumerate(SWEEP_MARGINS):
                 for j, s in enumerate(SWEEP_SCALES):
                     grid[i, j] = 100 * sweep.get((m, s, warmup), np.nan)
-            image = ax.imshow(grid, vmin=10, vmax=100, cmap="viridis", aspect="auto")
+            image = ax.imshow(grid, vmin=low, vmax=100, cmap="viridis", aspect="auto")
             for (i, j), value in np.ndenumerate(grid):
                 if np.isfinite(value):
                     ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
-                            color="white" if value < 70 else "black")
+                            color="white" if value < (low + 100) / 2 else "black")
             ax.set_xticks(range(len(SWEEP_SCALES)), [f"{s:g}" for s in SWEEP_SCALES])
             ax.set_yticks(range(len(SWEEP_MARGINS)), [f"{m:g}" for m in SWEEP_MARGINS])
             ax.set_xlabel("scale s")
