@@ -27,7 +27,7 @@ PRESETS: dict[str, TrainConfig] = {
         f"mnist-{loss}-3d": TrainConfig(loss=loss, **_MNIST_SPHERE)
         for loss in ("softmax", "normface", "sphereface", "cosface", "arcface")
     },
-    "mnist-arcface-128d": TrainConfig(dataset="mnist", loss="arcface", dim=128, epochs=10, augment=True, seed=0),
+    "mnist-arcface-128d": TrainConfig(dataset="mnist", loss="arcface", dim=128, epochs=20, augment=True, seed=0),
     # The Classify tab's stand-in until the CIFAR-10 recipes below are trained (~2 min on this CPU). Softmax because
     # 3-D cosine heads stalled on CIFAR-10 in short runs here (width 16, 6 epochs: ArcFace m=0.5 SGD 9.5%, Adam 25%
     # after epoch 1 then 9.9% once the margin was fully on; NormFace 13-20% after 2 epochs on 20k images).
