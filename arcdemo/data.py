@@ -76,6 +76,14 @@ class Split:
         index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:count].sort().values
         return Split(self.images[index.to(self.images.device)], self.labels[index.to(self.labels.device)], self.class_names)
 
+    def classes(self, keep: list[int]) -> Split:
+        """Only the samples of the classes ``keep`` (indices, in order), relabelled 0..len(keep)-1."""
+        relabel = torch.full((len(self.class_names),), -1, dtype=torch.int64)
+        relabel[keep] = torch.arange(len(keep))
+        labels = relabel[self.labels.cpu()]
+        index = torch.nonzero(labels >= 0).flatten()
+        return Split(self.images[index], labels[index], tuple(self.class_names[i] for i in keep))
+
 
 def data_root() -> Path:
     """The data root: ``$ARCDEMO_DATA_ROOT`` or ``./data``."""

@@ -86,12 +86,7 @@ def split_fiw(full: Split, split: str) -> Split:
     """
     families = sorted({family(name) for name in full.class_names})
     held_out = set(families[::FIW_VAL_EVERY])
-    keep = [i for i, name in enumerate(full.class_names) if (family(name) in held_out) == (split == "val")]
-    relabel = torch.full((len(full.class_names),), -1, dtype=torch.int64)
-    relabel[keep] = torch.arange(len(keep))
-    new_labels = relabel[full.labels]
-    index = torch.nonzero(new_labels >= 0).flatten()
-    return Split(full.images[index], new_labels[index], tuple(full.class_names[i] for i in keep))
+    return full.classes([i for i, name in enumerate(full.class_names) if (family(name) in held_out) == (split == "val")])
 
 
 def fiw_split(split: str) -> Split:

@@ -41,12 +41,7 @@ def family_subset(split: Split, fraction: float, seed: int = 0) -> Split:
     families = sorted({family(name) for name in split.class_names})
     order = torch.randperm(len(families), generator=torch.Generator().manual_seed(seed)).tolist()
     chosen = {families[i] for i in order[: max(1, round(fraction * len(families)))]}
-    keep = [i for i, name in enumerate(split.class_names) if family(name) in chosen]
-    relabel = torch.full((len(split.class_names),), -1, dtype=torch.int64)
-    relabel[keep] = torch.arange(len(keep))
-    labels = relabel[split.labels]
-    index = torch.nonzero(labels >= 0).flatten()
-    return Split(split.images[index], labels[index], tuple(split.class_names[i] for i in keep))
+    return split.classes([i for i, name in enumerate(split.class_names) if family(name) in chosen])
 
 
 def point(fraction: float, train_split: Split, val_split: Split) -> dict:

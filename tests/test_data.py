@@ -106,3 +106,14 @@ def test_mixup_and_cutmix_mix_with_partner_labels():
         assert values <= {float(y[n]), float(partner[n])}
         own_fraction = (mixed[n] == y[n]).float().mean().item() if y[n] != partner[n] else 1.0
         assert own_fraction == pytest.approx(kept) or y[n] == partner[n]
+
+
+def test_classes_keeps_and_relabels_in_the_given_order():
+    import torch
+
+    from arcdemo.data import Split
+
+    split = Split(torch.arange(6, dtype=torch.uint8).view(6, 1, 1, 1), torch.tensor([0, 1, 2, 1, 0, 2]), ("a", "b", "c"))
+    kept = split.classes([2, 0])
+    assert kept.class_names == ("c", "a")
+    assert kept.labels.tolist() == [1, 0, 1, 0] and kept.images.flatten().tolist() == [0, 2, 4, 5]
