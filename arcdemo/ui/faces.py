@@ -134,12 +134,7 @@ def compare_faces(first: Any, second: Any, models: list[Verifier] | None = None)
     """Are the two photos the same person? Each model (default: every one available) scores the same faces."""
     found, notes = (models, []) if models else verifiers()
     photos = (face_photo(first, "The first photo"), face_photo(second, "The second photo"))
-    faces_found = [photo.face.faces_found for photo in photos]
-    verdicts = [
-        model.verdict(float(np.dot(model.embed(photos[0].face), model.embed(photos[1].face))), faces_found)
-        for model in found
-    ]
-    return FaceComparison(photos, verdicts, notes)
+    return FaceComparison(photos, [model.compare(photos[0].face, photos[1].face) for model in found], notes)
 
 
 # ---------------------------------------------------------------------------------------------------- gallery
@@ -190,15 +185,14 @@ def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None
     ranked = sorted(scores.items(), key=lambda item: -item[1][0])
     best, best_scores = ranked[0]
     judge = usable[0]
-    accepted = best_scores[0] > judge.threshold
-    name = best if accepted else "unknown"
+    verdict = judge.verdict(best_scores[0], [photo.face.faces_found])
+    name = best if verdict["same_person"] else "unknown"
     headers = ["name", *(f"similarity ({'ours' if m.model == 'arcface' else 'reference'})" for m in usable)]
     rows = [[person, *(round(s, 3) for s in person_scores)] for person, person_scores in ranked]
-    decision = judge.decide(best_scores[0])
     summary = (
-        f"**{name}**" + (f" (nearest: {best}, similarity {best_scores[0]:.3f} ≤ threshold {judge.threshold:.3f})"
-                         if not accepted else f" — similarity {best_scores[0]:.3f} > threshold {judge.threshold:.3f}")
-        + (" · *uncertain: close to the threshold*" if decision == "uncertain" else "")
+        f"**{name}**" + (f" — similarity {best_scores[0]:.3f} > threshold {judge.threshold:.3f}" if verdict["same_person"]
+                         else f" (nearest: {best}, similarity {best_scores[0]:.3f} ≤ threshold {judge.threshold:.3f})")
+        + (" · *uncertain: close to the threshold*" if verdict["decision"] == "uncertain" else "")
         + f" · judged by {TITLES[judge.model]}; {photo.note}."
     )
     return Identification(photo, name, rows, headers, summary)
