@@ -129,26 +129,20 @@ def _mean_std(values: list[float], fmt: str, scale: float) -> str:
     return f"{fmt.format(values.mean())} ± {fmt.format(values.std(ddof=1))}"
 
 
-def _groups(runs: dict, dataset: str, sweep: bool) -> dict:
-    """Runs grouped by (dim, loss, epochs) over seeds: the loss table's rows (default margins/scales only)."""
+def _groups(runs: dict, dataset: str) -> dict:
+    """Table runs grouped by (dim, loss, epochs, m, s) over seeds: the loss table's rows."""
     groups: dict = {}
     for record in runs.values():
         c = record["config"]
-        if c["dataset"] != dataset or (c["margin_warmup_steps"] == 0) != sweep:
-            continue
-        groups.setdefault((c["dim"], c["loss"], c["epochs"], c["margin"], c["scale"]), []).append(record)
+        if c["dataset"] == dataset and _is_table_run(c):
+            groups.setdefault((c["dim"], c["loss"], c["epochs"], c["margin"], c["scale"]), []).append(record)
     return groups
 
 
 def table_markdown(runs: dict, dataset: str) -> str:
-    from arcdemo.heads import LOSSES as SPECS
-
     lines = []
-    for (dim, loss, epochs, margin, scale), records in sorted(_groups(runs, dataset, False).items(),
+    for (dim, loss, epochs, margin, scale), records in sorted(_groups(runs, dataset).items(),
                                                                 key=lambda kv: (kv[0][0], LOSSES.index(kv[0][1]))):
-        spec = SPECS[loss]
-        if (margin, scale) != (spec.margin, spec.scale):
-            continue  # sweep points live in the heat-map
         cells = [_mean_std([r["metrics"][k] for r in records], fmt, s) for k, _, fmt, s in COLUMNS]
         seconds = np.mean([r["wall_s"] for r in records])
         lines.append(f"| {dim} | {loss} | {margin:g} | {scale:g} | {epochs} | {len(records)} | "
@@ -166,8 +160,7 @@ def figures(runs: dict) -> list[Path]:
 
     written = []
     spheres = [(r["config"]["loss"], r["sphere"]) for r in runs.values()
-               if "sphere" in r and r["config"]["dataset"] == "mnist" and r["config"]["margin_warmup_steps"] != 0
-               and _is_default(r["config"])]
+               if "sphere" in r and r["config"]["dataset"] == "mnist" and _is_table_run(r["config"])]
     spheres.sort(key=lambda item: LOSSES.index(item[0]))
     if spheres:
         fig = plt.figure(figsize=(2.6 * len(spheres), 2.8), dpi=90)
@@ -189,7 +182,7 @@ def figures(runs: dict) -> list[Path]:
     hist_groups: dict = {}
     for r in runs.values():
         c = r["config"]
-        if c["dataset"] == "mnist" and c["margin_warmup_steps"] != 0 and _is_default(c):
+        if c["dataset"] == "mnist" and _is_table_run(c):
             hist_groups.setdefault((c["dim"], c["loss"]), []).append(r)
     for dim in sorted({d for d, _ in hist_groups}):
         losses = [loss for loss in LOSSES if (dim, loss) in hist_groups]
@@ -210,8 +203,7 @@ def figures(runs: dict) -> list[Path]:
         written.append(_save(fig, DOCS / f"loss_study_angles_{dim}d.png"))
 
     sweep = {(r["config"]["margin"], r["config"]["scale"], r["config"]["margin_warmup_steps"]): r["metrics"]["accuracy"]
-             for r in runs.values() if r["config"]["loss"] == "arcface" and r["config"]["dim"] == 3
-             and r["config"]["dataset"] == "mnist" and r["config"]["epochs"] == _sweep_epochs(runs)}
+             for r in runs.values() if r["config"]["dataset"] == "mnist" and not _is_table_run(r["config"])}
     if sweep:
         fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.2), dpi=90, constrained_layout=True)
         low = min(100 * value for value in sweep.values())
@@ -235,16 +227,12 @@ def figures(runs: dict) -> list[Path]:
     return written
 
 
-def _sweep_epochs(runs: dict) -> int | None:
-    epochs = [r["config"]["epochs"] for r in runs.values() if r["config"]["margin_warmup_steps"] == 0]
-    return max(set(epochs), key=epochs.count) if epochs else None
-
-
-def _is_default(config: dict) -> bool:
+def _is_table_run(config: dict) -> bool:
+    """A loss-table run (the loss's default m and s, default warm-up); everything else is a sweep point."""
     from arcdemo.heads import LOSSES as SPECS
 
     spec = SPECS[config["loss"]]
-    return (config["margin"], config["scale"]) == (spec.margin, spec.scale)
+    return config["margin_warmup_steps"] != 0 and (config["margin"], config["scale"]) == (spec.margin, spec.scale)
 
 
 def _save(fig, path: Path) -> Path:  # noqa: ANN001
