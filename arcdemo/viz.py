@@ -81,7 +81,7 @@ def great_circle_arc(a: np.ndarray, b: np.ndarray, n: int = 32) -> np.ndarray:
     return _arc(start, _tangent_towards(start, end), np.linspace(0.0, np.arccos(np.clip(start @ end, -1, 1)), n))
 
 
-def _projection_axes(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def projection_axes(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Top-3 principal axes (3, D) of the unit centres and points, with the share of the total each explains.
 
     The PCA is uncentred: on a sphere what matters is the direction from the origin, not from the data mean, so
@@ -109,7 +109,7 @@ def project_to_3d(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, 
     points, centres = _normalise_rows(points), _normalise_rows(centres)
     if points.ndim != 2 or centres.ndim != 2 or points.shape[1] != centres.shape[1] or points.shape[1] < 3:
         raise ValueError(f"need (N, D) points and (C, D) centres with D >= 3, got {points.shape}, {centres.shape}")
-    axes, explained = _projection_axes(points, centres)
+    axes, explained = projection_axes(points, centres)
     return _normalise_rows(points @ axes.T), _normalise_rows(centres @ axes.T), explained
 
 
@@ -523,7 +523,7 @@ def sphere_figure(
         )
     keep = _subsample(labels, max_points, seed)
     unit_points, unit_centres = _normalise_rows(points[keep]), _normalise_rows(centres)
-    axes, explained = _projection_axes(unit_points, unit_centres)  # the drawn sample is representative and cheaper
+    axes, explained = projection_axes(unit_points, unit_centres)  # the drawn sample is representative and cheaper
     points3 = _normalise_rows(unit_points @ axes.T)
     centres3 = _normalise_rows(unit_centres @ axes.T)
 

@@ -53,22 +53,6 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
 
 
-def projection_axes(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, float]:
-    """Top-3 uncentred principal axes (3, D) of unit points + centres, and the share of variance they keep.
-
-    Same construction as ``viz.project_to_3d`` (directions from the origin matter on a sphere; signs fixed so the
-    largest component of each axis is positive), but the axes are returned so later points use the same view.
-    """
-    samples = np.vstack([_unit(centres), _unit(points)]) if len(points) else _unit(centres)
-    second_moment = samples.T @ samples
-    eigenvalues, eigenvectors = np.linalg.eigh(second_moment)
-    top = np.argsort(eigenvalues)[::-1][:3]
-    axes = eigenvectors[:, top].T
-    axes *= np.where(axes[np.arange(3), np.argmax(np.abs(axes), axis=1)] < 0, -1.0, 1.0)[:, None]
-    explained = float(np.clip(eigenvalues[top], 0, None).sum() / max(float(np.trace(second_moment)), 1e-12))
-    return axes, explained
-
-
 @dataclass(frozen=True)
 class SphereBase:
     """A sphere/circle figure as JSON text with room for one more trace, plus the projection new points need."""
@@ -119,10 +103,10 @@ def sphere_base(
     dims = centres.shape[1]
     axes = None
     if dims > 3:
-        axes, explained = projection_axes(embeddings, centres)
+        axes, explained = viz.projection_axes(_unit(embeddings), _unit(centres))
         embeddings = _unit(embeddings @ axes.T) if len(embeddings) else np.zeros((0, 3))
         centres = _unit(centres @ axes.T)
-        note = f"{dims}-D embedding seen through PCA: the view keeps {100 * explained:.0f}% of the variance"
+        note = f"{dims}-D embedding seen through PCA: the view keeps {100 * explained.sum():.0f}% of the variance"
         title = f"{title}<br><sup>{note}</sup>"
     figure = frame(viz.sphere_figure(embeddings, labels, centres, class_names, margin=margin, title=title,
                                      max_points=max_points), height)
