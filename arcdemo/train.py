@@ -264,7 +264,8 @@ def train(
     local_batch = config.batch_size // world
     sample = test_split.subset(config.sample_size, seed=config.seed).to(device)
     use_amp = device.type == "cuda" if config.amp is None else config.amp
-    prefetch_metrics()  # scikit-learn is only needed for the evaluation at the end
+    if rank == 0:  # scikit-learn is only needed for the evaluation at the end, which rank 0 alone runs
+        prefetch_metrics()
     start = time.perf_counter()
     step = epochs_done * steps_per_epoch
     history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": []}
