@@ -49,7 +49,12 @@ class ModelSpec:
 
 
 class EmbeddingModel(nn.Module):
-    """Backbone and head together; ``forward`` returns (loss, embeddings) so DDP sees one module."""
+    """Backbone and head together; ``forward`` returns (loss, embeddings) so DDP sees one module.
+
+    Weights and prepared inputs are channels-last (NHWC): measured on the 2-core CPU, convolutions train ~1.5×
+    faster (benchmarks/throughput.py) and evaluating the MNIST test set takes 0.4 s instead of 1.1–1.6 s.
+    Checkpoints are written in the standard layout either way (``save_checkpoint`` makes tensors contiguous).
+    """
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
@@ -59,18 +64,19 @@ class EmbeddingModel(nn.Module):
             spec.loss, spec.embedding_dim, spec.num_classes, margin=spec.margin, scale=spec.scale, m1=spec.m1,
             m3=spec.m3, subcentres=spec.subcentres, easy_margin=spec.easy_margin,
         )
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings = self.backbone(images)
         return self.head(embeddings, labels), embeddings
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, C, H, W) → normalised float input on the model's device."""
+        """uint8 (N, C, H, W) → normalised channels-last float input on the model's device."""
         device = next(self.parameters()).device
-        return normalise(images.to(device), self.spec.dataset)
+        return normalise(images.to(device), self.spec.dataset).contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
-    def embed(self, images: torch.Tensor, batch_size: int = 1000, flip_tta: bool = False) -> torch.Tensor:
+    def embed(self, images: torch.Tensor, batch_size: int = 256, flip_tta: bool = False) -> torch.Tensor:
         """Raw embeddings (N, D) of uint8 images in eval mode; flip-TTA adds the mirrored image's embedding."""
         was_training = self.training
         self.eval()

@@ -247,9 +247,6 @@ def train(
     sample_every = 0 if faces else config.sample_every  # held-out identities have no head centre to be drawn by
     train_split = train_split.to(device)
     model = EmbeddingModel(build_spec(config, train_split)).to(device)
-    channels_last = device.type == "cpu"  # measured: ~1.5× faster convolutions on CPU (benchmarks/throughput.py)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
     optimizer = _optimizer(model, config)
     epochs_done = 0
     if resume_path is not None and Path(resume_path).exists():
@@ -291,8 +288,6 @@ def train(
             index = slice(rank, None, world)
             x = model.prepare(images[index])
             y = train_split.labels[global_index][index]
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
             lr = learning_rate(step, total_steps, config.lr, config.schedule)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -352,7 +347,6 @@ def train(
     history["test_accuracy"].append(evaluation.metrics["accuracy"])
     if sample_every:
         yield _snapshot(model, sample.images, sample.labels, step)
-    model = model.to(memory_format=torch.contiguous_format)
     yield DoneEvent(model, evaluation, config, stopped, step, epochs_done, wall, len(train_split), history)
 
 

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from arcdemo.backbones import BACKBONES, build_backbone
+from torch import nn
+
+from arcdemo.backbones import BACKBONES, ThreeByThreeAvgPool, build_backbone
 
 
 @pytest.mark.parametrize(
@@ -32,3 +34,16 @@ def test_width_scales_the_cifar_net():
     small = sum(p.numel() for p in build_backbone("cifar_net", 3, 3, width=16).parameters())
     large = sum(p.numel() for p in build_backbone("cifar_net", 3, 3, width=64).parameters())
     assert 10 < large / small < 20  # conv weights grow with width²
+
+
+@pytest.mark.parametrize("size", [7, 5, 9])
+def test_three_by_three_pool_is_adaptive_pooling(size):
+    """The 7×7 fast path must give the adaptive pool's numbers and gradients (shipped checkpoints rely on it)."""
+    x = torch.randn(4, 8, size, size, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    fast, reference = x.clone().requires_grad_(), x.clone().requires_grad_()
+    upstream = torch.randn(4, 8, 3, 3, dtype=torch.float64)
+    out_fast, out_reference = ThreeByThreeAvgPool()(fast), nn.AdaptiveAvgPool2d(3)(reference)
+    (out_fast * upstream).sum().backward()
+    (out_reference * upstream).sum().backward()
+    torch.testing.assert_close(out_fast, out_reference)
+    torch.testing.assert_close(fast.grad, reference.grad)
