@@ -126,6 +126,32 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return model.to(device).eval(), card
 
 
+def find_checkpoint(name: str | os.PathLike) -> Path:
+    """A checkpoint path as given, or else a bare name looked up among the shipped checkpoints."""
+    path = Path(name)
+    if checkpoint_paths(path)[1].exists() or path.parent != Path("."):
+        return path
+    return shipped_dir() / path
+
+
+def initialise_from(model: EmbeddingModel, path: str | os.PathLike) -> list[str]:
+    """Copy every weight of checkpoint ``path`` whose name and shape match ``model``; returns the names copied.
+
+    For two-stage recipes: features learned at high dimension, then a new low-D embedding layer and head (e.g. a
+    3-D CIFAR-10 sphere, where a cosine head trained from scratch stalls). Fails unless the backbones match.
+    """
+    source, _ = load_checkpoint(find_checkpoint(path))
+    if source.spec.backbone != model.spec.backbone or source.spec.width != model.spec.width:
+        raise CheckpointError(
+            f"{path} holds a {source.spec.backbone} of width {source.spec.width}; this run builds a "
+            f"{model.spec.backbone} of width {model.spec.width}"
+        )
+    target = model.state_dict()
+    copied = [k for k, v in source.state_dict().items() if k in target and target[k].shape == v.shape]
+    model.load_state_dict({k: source.state_dict()[k] for k in copied}, strict=False)
+    return copied
+
+
 @dataclass(frozen=True)
 class TrainingState:
     """What resuming needs besides the weights: the optimiser's tensors and the epochs already done."""

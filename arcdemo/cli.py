@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     option("--train-subset", type=int)
     option("--image-size", type=int, help="input side in px, resized from the stored images (default: as stored)")
     option("--flip-tta", action="store_true")
+    option("--init-from", help="start from this checkpoint's matching weights (same backbone and width)")
     option("--device", help="auto, cpu or cuda")
     option("--amp", choices=("on", "off"), help="bfloat16 autocast (default: on CUDA only)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.resume.safetensors if present")
@@ -225,9 +226,24 @@ def command_verify(args: argparse.Namespace) -> dict:
     return {**verifier.compare(*faces), "images": list(args.images), "source": verifier.source}
 
 
+def _leave_process_group(finished: bool) -> None:
+    """DDP teardown: after a finished run, wait for every rank before destroying the group.
+
+    Rank 1 finishes first (rank 0 alone evaluates and writes); tearing its gloo group down while rank 0 still
+    holds a connection sometimes aborted rank 1 at exit ("terminate called without an active exception").
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if finished:  # after an error the other ranks may never arrive: torchrun stops them instead
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
     from arcdemo.data import DatasetMissingError
 
+    result = None
     try:
         args = build_parser().parse_args(argv)
         result = {"train": command_train, "eval": command_eval, "verify": command_verify}[args.command](args)
@@ -247,10 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {kind}: {error}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+        _leave_process_group(finished=result is not None)
     if result:
         print(json.dumps(result))
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -12,22 +11,17 @@ from arcdemo.data import Split
 from arcdemo.model import EmbeddingModel
 
 
-def _sklearn_metrics() -> ModuleType:
-    """scikit-learn's metrics, imported on first use: its ~0.8 s import is paid while a model trains
-    (``prefetch_metrics``), not before the first step."""
+def sklearn_metrics() -> ModuleType:
+    """scikit-learn's metrics, imported on first use: the trainer imports them (~0.8 s) on a worker thread while a
+    model trains, so the evaluation at the end does not wait for them."""
     import sklearn.metrics
 
     return sklearn.metrics
 
 
-def prefetch_metrics() -> None:
-    """Import scikit-learn in a background thread: Python work that overlaps with the torch kernels of training."""
-    threading.Thread(target=_sklearn_metrics, name="import-sklearn", daemon=True).start()
-
-
 def classification_metrics(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> dict:
     """Accuracy, macro precision/recall/F1 and the confusion matrix (rows = true class)."""
-    metrics = _sklearn_metrics()
+    metrics = sklearn_metrics()
     precision, recall, f1, _ = metrics.precision_recall_fscore_support(
         labels, predictions, labels=np.arange(num_classes), average="macro", zero_division=0
     )
@@ -109,7 +103,7 @@ def evaluate_model(model: EmbeddingModel, split: Split, flip_tta: bool = False) 
 
 def roc(scores: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(false accept rate, true accept rate, thresholds) over all thresholds, via scikit-learn."""
-    far, tar, thresholds = _sklearn_metrics().roc_curve(same.astype(int), scores)
+    far, tar, thresholds = sklearn_metrics().roc_curve(same.astype(int), scores)
     return far, tar, thresholds
 
 

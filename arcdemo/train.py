@@ -11,6 +11,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -19,12 +20,14 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from arcdemo.checkpoints import load_training_state, save_training_state
+from arcdemo.checkpoints import (
+    checkpoint_paths, find_checkpoint, initialise_from, load_training_state, save_training_state,
+)
 from arcdemo.data import (
     DATASETS, FACE_DATASETS, Split, cutmix, evaluation_split, load_split, mixup, model_domain, random_crop_flip,
     resize_images,
 )
-from arcdemo.evaluate import Evaluation, evaluate_model, evaluate_verification, prefetch_metrics
+from arcdemo.evaluate import Evaluation, evaluate_model, evaluate_verification, sklearn_metrics
 from arcdemo.heads import LOSSES, check_loss_arguments
 from arcdemo.model import DEFAULT_BACKBONES, EmbeddingModel, ModelSpec
 
@@ -62,6 +65,7 @@ class TrainConfig:
     sample_every: int = 50  # steps between embedding snapshots for live plots (0 = never; faces: never, open-set)
     sample_size: int = 1000  # test images in each snapshot
     flip_tta: bool = False  # evaluate with the mirrored image's embedding added (CIFAR-10)
+    init_from: str = ""  # checkpoint (path or shipped name) whose matching weights start this run; "" = scratch
 
     def resolved(self) -> TrainConfig:
         """Fill every ``None`` with its concrete default and validate; raises ValueError with a clear message."""
@@ -91,6 +95,8 @@ class TrainConfig:
             (self.train_subset >= 0, "train subset must be ≥ 0"),
             (self.image_size == 0 or 16 <= self.image_size <= 512, f"image size must be 0 or 16-512: {self.image_size}"),
             (self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device {self.device!r}"),
+            (not self.init_from or checkpoint_paths(find_checkpoint(self.init_from))[1].exists(),
+             f"init_from: no checkpoint {self.init_from!r} (a path, or the name of a shipped checkpoint)"),
         )
         for ok, message in checks:
             if not ok:
@@ -246,10 +252,23 @@ def train(
     evaluate = evaluate_verification if faces else evaluate_model
     sample_every = 0 if faces else config.sample_every  # held-out identities have no head centre to be drawn by
     train_split = train_split.to(device)
-    model = EmbeddingModel(build_spec(config, train_split)).to(device)
-    optimizer = _optimizer(model, config)
+    model = EmbeddingModel(build_spec(config, train_split))
+    if config.init_from:
+        initialise_from(model, config.init_from)
+    model = model.to(device)
+    # Two slow imports run on a worker thread while the first steps' torch kernels leave the GIL free: torch._dynamo,
+    # which building a torch.optim optimiser pulls in (~0.8 s on this CPU), then scikit-learn for the evaluation at
+    # the end (~0.8 s; rank 0 alone evaluates). One after the other: side by side they would fight over the GIL and
+    # delay the first step. Measured by the race in benchmarks/core_speed.py.
+    worker = ThreadPoolExecutor(1, thread_name_prefix="arcdemo-imports")
+    optimizer_ready = worker.submit(_optimizer, model, config)
+    if rank == 0:
+        worker.submit(sklearn_metrics)
+    worker.shutdown(wait=False)
+    optimizer: torch.optim.Optimizer | None = None
     epochs_done = 0
     if resume_path is not None and Path(resume_path).exists():
+        optimizer = optimizer_ready.result()
         epochs_done = load_training_state(Path(resume_path), model, optimizer)
     trainable = model if world == 1 else torch.nn.parallel.DistributedDataParallel(model)
 
@@ -261,8 +280,6 @@ def train(
     local_batch = config.batch_size // world
     sample = test_split.subset(config.sample_size, seed=config.seed).to(device)
     use_amp = device.type == "cuda" if config.amp is None else config.amp
-    if rank == 0:  # scikit-learn is only needed for the evaluation at the end, which rank 0 alone runs
-        prefetch_metrics()
     start = time.perf_counter()
     step = epochs_done * steps_per_epoch
     history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": []}
@@ -289,8 +306,6 @@ def train(
             x = model.prepare(images[index])
             y = train_split.labels[global_index][index]
             lr = learning_rate(step, total_steps, config.lr, config.schedule)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
             model.head.margin_fraction = min(1.0, (step + 1) / warmup) if warmup else 1.0
             partner, lam = None, 1.0
             if config.cutmix > 0:
@@ -306,8 +321,11 @@ def train(
                     f"loss became {loss.item()} at step {step + 1} (epoch {epoch + 1}); "
                     f"lower the learning rate (now {lr:.3g}) or the scale (now {config.scale:g})"
                 )
-            optimizer.zero_grad(set_to_none=True)
+            model.zero_grad(set_to_none=True)
             loss.backward()
+            optimizer = optimizer or optimizer_ready.result()
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             optimizer.step()
             step += 1
             with torch.no_grad():

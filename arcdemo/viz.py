@@ -53,8 +53,8 @@ class _Edge(NamedTuple):
 # ----------------------------------------------------------------------------------------------------- geometry
 
 
-def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
-    """Unit rows; zero rows stay zero instead of becoming NaN."""
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Unit rows; zero rows stay zero instead of becoming NaN (float64, for the geometry drawn here)."""
     vectors = np.asarray(vectors, dtype=float)
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
@@ -77,7 +77,7 @@ def _tangent_towards(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def great_circle_arc(a: np.ndarray, b: np.ndarray, n: int = 32) -> np.ndarray:
     """``n`` points of the shorter great-circle arc from ``a`` to ``b`` (slerp); inputs need not be unit vectors."""
-    start, end = _normalise_rows(np.stack([a, b]))
+    start, end = unit_rows(np.stack([a, b]))
     return _arc(start, _tangent_towards(start, end), np.linspace(0.0, np.arccos(np.clip(start @ end, -1, 1)), n))
 
 
@@ -106,16 +106,16 @@ def project_to_3d(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, 
     Uncentred PCA fitted on the normalised centres and points, then each projection re-normalised onto the sphere.
     Returns (points3, centres3, explained_variance_ratio of the 3 axes). D == 3 passes through normalised.
     """
-    points, centres = _normalise_rows(points), _normalise_rows(centres)
+    points, centres = unit_rows(points), unit_rows(centres)
     if points.ndim != 2 or centres.ndim != 2 or points.shape[1] != centres.shape[1] or points.shape[1] < 3:
         raise ValueError(f"need (N, D) points and (C, D) centres with D >= 3, got {points.shape}, {centres.shape}")
     axes, explained = projection_axes(points, centres)
-    return _normalise_rows(points @ axes.T), _normalise_rows(centres @ axes.T), explained
+    return unit_rows(points @ axes.T), unit_rows(centres @ axes.T), explained
 
 
 def _distinct_centres(centres: np.ndarray) -> np.ndarray:
     """Unit centres with duplicates, zeros and non-finite rows dropped: the generators a Voronoi diagram accepts."""
-    unit = _normalise_rows(centres)
+    unit = unit_rows(centres)
     unit = unit[np.all(np.isfinite(unit), axis=1) & (np.linalg.norm(unit, axis=1) > 0.5)]
     if len(unit) < 2:
         return unit
@@ -156,7 +156,7 @@ def _edge_between(unit: np.ndarray, first: int, second: int, a: np.ndarray, b: n
     Two vertices split their great circle into two arcs; usually the shorter one is the edge, but near-degenerate
     layouts produce edges longer than π (or antipodal vertices), so the arc whose midpoint the two centres own wins.
     """
-    forward = _normalise_rows(np.cross(unit[first] - unit[second], a))
+    forward = unit_rows(np.cross(unit[first] - unit[second], a))
     length = float(np.arctan2(b @ forward, b @ a) % (2 * np.pi))
     candidates = (_Edge(first, second, a, forward, length), _Edge(first, second, a, -forward, 2 * np.pi - length))
     return max(candidates, key=lambda edge: _ownership(unit, edge))
@@ -251,7 +251,7 @@ class _MarginSides(NamedTuple):
         beta = np.sum(feet * near, axis=-1)
         half_margin_cos_sq = np.cos(self.margin / 2) ** 2
         cos_step = np.minimum(1.0, np.sqrt(half_margin_cos_sq * (1 - k) / (half_margin_cos_sq - k * beta**2)))
-        return cos_step[..., None] * feet + np.sqrt(1 - cos_step**2)[..., None] * _normalise_rows(near - far)
+        return cos_step[..., None] * feet + np.sqrt(1 - cos_step**2)[..., None] * unit_rows(near - far)
 
     def valid(self, rows: np.ndarray, points: np.ndarray) -> np.ndarray:
         """(R, T): whether far is still the runner-up; where a third centre is closer, that pair's curve limits."""
@@ -270,7 +270,7 @@ def _margin_sides(unit: np.ndarray, edges: list[_Edge], margin: float) -> _Margi
     sides = sides.reshape(-1, 2)
     separation = np.arccos(np.clip(np.sum(unit[sides[:, 0]] * unit[sides[:, 1]], axis=1), -1.0, 1.0))
     near, far = sides[margin < separation].T
-    normals = _normalise_rows(unit[near] - unit[far])
+    normals = unit_rows(unit[near] - unit[far])
     start = np.array([_tangent_towards(normal, unit[a] + unit[b]) for normal, a, b in zip(normals, near, far)])
     start = start.reshape(-1, 3)  # keeps the shape when no side has room for the margin
     return _MarginSides(unit, near, far, start, np.cross(normals, start), margin)
@@ -435,8 +435,8 @@ def _painted_sphere_trace(centres3: np.ndarray) -> go.Mesh3d:
         np.stack([corner, corner + 1, corner + row + 1], axis=1),
         np.stack([corner, corner + row + 1, corner + row], axis=1),
     ])
-    face_centres = _normalise_rows(vertices[triangles].mean(axis=1))
-    predicted = np.argmax(face_centres @ _normalise_rows(centres3).T, axis=1)
+    face_centres = unit_rows(vertices[triangles].mean(axis=1))
+    predicted = np.argmax(face_centres @ unit_rows(centres3).T, axis=1)
     x, y, z = _rounded(vertices * _PAINT_RADIUS).T
     return go.Mesh3d(
         x=x, y=y, z=z, i=triangles[:, 0], j=triangles[:, 1], k=triangles[:, 2],
@@ -522,10 +522,10 @@ def sphere_figure(
             title=title, max_points=max_points, paint_surface=paint_surface, seed=seed,
         )
     keep = _subsample(labels, max_points, seed)
-    unit_points, unit_centres = _normalise_rows(points[keep]), _normalise_rows(centres)
+    unit_points, unit_centres = unit_rows(points[keep]), unit_rows(centres)
     axes, explained = projection_axes(unit_points, unit_centres)  # the drawn sample is representative and cheaper
-    points3 = _normalise_rows(unit_points @ axes.T)
-    centres3 = _normalise_rows(unit_centres @ axes.T)
+    points3 = unit_rows(unit_points @ axes.T)
+    centres3 = unit_rows(unit_centres @ axes.T)
 
     traces: list[go.BaseTraceType] = [_wireframe_trace()]
     if paint_surface:
@@ -540,7 +540,7 @@ def sphere_figure(
         band_line = dict(color=MARGIN_COLOUR, width=3, dash="dash")
         traces.append(_polyline_trace_3d(bands, _margin_legend(margin), band_line))
     if highlight is not None:
-        traces.append(_highlight_trace_3d(_normalise_rows(_normalise_rows(highlight) @ axes.T), highlight_label))
+        traces.append(_highlight_trace_3d(unit_rows(unit_rows(highlight) @ axes.T), highlight_label))
 
     figure = go.Figure(traces)
     figure.update_layout(
@@ -614,9 +614,9 @@ def circle_figure(
     _check_inputs(points, labels, centres, class_names)
     if points.shape[1] != 2:
         raise ValueError(f"circle_figure needs 2-D embeddings, got D={points.shape[1]}")
-    unit_centres = _normalise_rows(centres)
+    unit_centres = unit_rows(centres)
     keep = _subsample(labels, max_points, seed)
-    unit_points, kept_labels = _normalise_rows(points[keep]), labels[keep]
+    unit_points, kept_labels = unit_rows(points[keep]), labels[keep]
 
     around = np.linspace(0, 2 * np.pi, 181)
     traces: list[go.BaseTraceType] = [go.Scatter(
@@ -655,7 +655,7 @@ def circle_figure(
             name=f"{name} centre", legendgroup=name, showlegend=False, hoverinfo="name",
         ))
     if highlight is not None:
-        x, y = _rounded(_normalise_rows(highlight)[None]).T
+        x, y = _rounded(unit_rows(highlight)[None]).T
         traces.append(go.Scatter(
             x=x, y=y, mode="markers+text", text=[highlight_label], textposition="bottom center",
             name=highlight_label or "highlight", hoverinfo="name",

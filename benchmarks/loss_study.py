@@ -49,8 +49,8 @@ COLUMNS = (  # key, header, format, scale
 
 
 def run_key(config: TrainConfig) -> str:
-    return (f"{config.dataset}/{config.loss}/d{config.dim}/m{config.margin}/s{config.scale}/e{config.epochs}"
-            f"/w{config.margin_warmup_steps}/seed{config.seed}")
+    return (f"{config.dataset}/{config.backbone}{config.width}/{config.loss}/d{config.dim}/m{config.margin}"
+            f"/s{config.scale}/e{config.epochs}/w{config.margin_warmup_steps}/seed{config.seed}")
 
 
 def load_results() -> dict:
@@ -73,8 +73,9 @@ def run(config: TrainConfig, data: tuple, results: dict) -> dict:
     metrics = {name: evaluation.metrics.get(name) for name, *_ in COLUMNS if name != "pair_eer"}
     metrics["pair_eer"] = pair_eer(evaluation.embeddings, evaluation.labels)
     record = {
-        "config": {k: getattr(config, k) for k in ("dataset", "loss", "margin", "scale", "dim", "epochs", "seed",
-                                                   "margin_warmup_steps", "batch_size", "optimizer", "lr")},
+        "config": {k: getattr(config, k) for k in ("dataset", "backbone", "width", "loss", "margin", "scale", "dim",
+                                                   "epochs", "seed", "margin_warmup_steps", "batch_size", "optimizer",
+                                                   "lr")},
         "metrics": metrics,
         "wall_s": round(time.perf_counter() - start, 1),
         "intra_hist": np.histogram(evaluation.intra_deg, HIST_BINS)[0].tolist(),
@@ -105,7 +106,8 @@ def command_table(args: argparse.Namespace) -> None:
     for seed in args.seeds:  # seeds outermost: a partial study still has every loss once
         for dim in args.dims:
             for loss in args.losses:
-                run(base_config(args, loss=loss, dim=dim, seed=seed), data, results)
+                settings = {} if loss == "softmax" else {"margin": args.margin, "scale": args.scale}
+                run(base_config(args, loss=loss, dim=dim, seed=seed, **settings), data, results)
 
 
 def command_sweep(args: argparse.Namespace) -> None:
@@ -228,11 +230,12 @@ def figures(runs: dict) -> list[Path]:
 
 
 def _is_table_run(config: dict) -> bool:
-    """A loss-table run (the loss's default m and s, default warm-up); everything else is a sweep point."""
+    """A loss-table run; the sweep points are the MNIST ArcFace runs away from the default m, s or warm-up."""
     from arcdemo.heads import LOSSES as SPECS
 
     spec = SPECS[config["loss"]]
-    return config["margin_warmup_steps"] != 0 and (config["margin"], config["scale"]) == (spec.margin, spec.scale)
+    default = config["margin_warmup_steps"] != 0 and (config["margin"], config["scale"]) == (spec.margin, spec.scale)
+    return default or config["dataset"] != "mnist"
 
 
 def _save(fig, path: Path) -> Path:  # noqa: ANN001
@@ -255,7 +258,10 @@ def command_report(args: argparse.Namespace) -> None:
     for dataset in ("mnist", "cifar10"):
         table = table_markdown(runs, dataset)
         if table:
-            parts += [f"## {dataset.upper() if dataset == 'mnist' else 'CIFAR-10'}\n", table, ""]
+            backbones = sorted({f"`{r['config']['backbone']}` width {r['config']['width']}" for r in runs.values()
+                                if r["config"]["dataset"] == dataset})
+            parts += [f"## {dataset.upper() if dataset == 'mnist' else 'CIFAR-10'}\n",
+                      f"Backbone: {', '.join(backbones)}; batch 128, SGD one-cycle.\n", table, ""]
     captions = {
         "loss_study_spheres": "Test embeddings (600, seed 0) and class centres (×) on the sphere, MNIST 3-D.",
         "loss_study_angles_3d": "Angle of each test embedding to its own class centre and to the nearest other one.",
@@ -280,6 +286,8 @@ def main() -> None:
         sub.add_argument("--dims", type=int, nargs="+", default=[3])
         sub.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
         sub.add_argument("--epochs", type=int, default=2)
+        sub.add_argument("--margin", type=float, help="table: this m for every loss but softmax (default: each loss's)")
+        sub.add_argument("--scale", type=float, help="table: this s for every loss but softmax (default: each loss's)")
     commands.add_parser("report")
     args = parser.parse_args()
     {"table": command_table, "sweep": command_sweep, "report": command_report}[args.command](args)

@@ -1,12 +1,15 @@
-"""Training throughput (images/s) of each backbone + ArcFace head on this machine, NCHW vs channels-last.
+"""Training throughput (images/s) of each backbone + ArcFace head on this machine: NCHW vs channels-last, and
+channels-last under bfloat16 autocast (``--amp on``).
 
-    python benchmarks/throughput.py          # writes benchmarks/results/throughput.json
+    python benchmarks/throughput.py                      # writes benchmarks/results/throughput.json
+    python benchmarks/throughput.py --only cifar_net     # one backbone; other rows of the file are kept
 
 Times 10 optimiser steps of batch 128 after 3 warm-up steps, median of 3 repeats. Run on an idle machine.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import time
@@ -23,7 +26,9 @@ CASES = [("mnist_cnn", 16, 1, 28), ("mnist_cnn", 32, 1, 28), ("cifar_net", 16, 3
 OUT = Path(__file__).resolve().parent / "results" / "throughput.json"
 
 
-def images_per_second(name: str, width: int, channels: int, size: int, channels_last: bool, batch: int = 128) -> float:
+def images_per_second(
+    name: str, width: int, channels: int, size: int, channels_last: bool, bf16: bool = False, batch: int = 128
+) -> float:
     torch.manual_seed(0)
     model = build_backbone(name, 3, channels, width=width)
     head = build_head("arcface", 3, 10)
@@ -35,7 +40,9 @@ def images_per_second(name: str, width: int, channels: int, size: int, channels_
 
     def step() -> None:
         optimizer.zero_grad()
-        head(model(x), y).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = head(model(x), y)
+        loss.backward()
         optimizer.step()
 
     for _ in range(3):
@@ -50,12 +57,18 @@ def images_per_second(name: str, width: int, channels: int, size: int, channels_
 
 
 def main() -> None:
-    rows = []
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted({case[0] for case in CASES}))
+    args = parser.parse_args()
+    kept = json.loads(OUT.read_text())["rows"] if args.only and OUT.exists() else []
+    rows = [row for row in kept if row["backbone"] != args.only]
     for name, width, channels, size in CASES:
-        for channels_last in (False, True):
-            rate = images_per_second(name, width, channels, size, channels_last)
+        if args.only and name != args.only:
+            continue
+        for channels_last, bf16 in ((False, False), (True, False), (True, True)):
+            rate = images_per_second(name, width, channels, size, channels_last, bf16)
             rows.append({"backbone": name, "width": width, "input": f"{channels}x{size}x{size}",
-                         "channels_last": channels_last, "images_per_s": round(rate)})
+                         "channels_last": channels_last, "bf16": bf16, "images_per_s": round(rate)})
             print(rows[-1], flush=True)
     OUT.write_text(json.dumps({"hardware": {**hardware(), "threads": torch.get_num_threads()},
                                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}, indent=2) + "\n")

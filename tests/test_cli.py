@@ -92,6 +92,7 @@ def test_checkpoint_round_trip_and_malformed_files(trained, tmp_path):
         (["train", "--dataset", "mnist", "--out", "/proc/forbidden/x"], "cannot create output folder"),
         (["train"], "required: --dataset"),
         (["train", "--preset", "nope"], "unknown preset"),
+        (["train", "--dataset", "mnist", "--init-from", "no-such-model"], "init_from: no checkpoint 'no-such-model'"),
         (["eval", "--checkpoint", "/nonexistent/model"], "not found"),
     ],
 )

@@ -14,7 +14,7 @@ from tests.conftest import REPO, require_data
 CHECKPOINTS = REPO / "checkpoints"
 SHIPPED = sorted(path.with_suffix("") for path in CHECKPOINTS.glob("*.json"))
 EXPECTED = {f"mnist-{loss}-3d" for loss in ("softmax", "normface", "sphereface", "cosface", "arcface")} | {
-    "mnist-arcface-128d", "faces-arcface", "cifar10-quick-3d",
+    "mnist-arcface-128d", "faces-arcface", "cifar10-arcface-3d",
 }
 
 

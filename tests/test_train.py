@@ -98,6 +98,29 @@ def test_resume_continues_to_the_same_weights(small_mnist, tmp_path):
         assert torch.allclose(straight[key].float(), resumed[key].float(), atol=1e-6), key
 
 
+def test_init_from_starts_a_low_d_run_on_high_d_features(small_mnist, tmp_path):
+    """Two-stage recipe: the backbone's features come from a 16-D run, the 3-D embedding layer and head are new."""
+    from arcdemo.checkpoints import CheckpointError, initialise_from, save_checkpoint
+    from arcdemo.model import EmbeddingModel
+    from arcdemo.train import build_spec
+
+    first = run(tiny(dim=16, sample_every=0), small_mnist)[-1]
+    save_checkpoint(tmp_path / "features", first.model, {})
+    fresh = EmbeddingModel(build_spec(tiny().resolved(), small_mnist[0]))
+    copied = initialise_from(fresh, tmp_path / "features")
+    source = first.model.state_dict()
+    assert {k for k in fresh.state_dict() if k.startswith("backbone.features.")} <= set(copied)
+    assert not any(k.startswith("head.") for k in copied) and "backbone.embed.0.weight" not in copied
+    for key in copied:
+        assert torch.equal(fresh.state_dict()[key], source[key]), key
+    started = run(tiny(init_from=str(tmp_path / "features"), epochs=1, sample_every=0), small_mnist)[-1]
+    scratch = run(tiny(epochs=1, sample_every=0), small_mnist)[-1]
+    assert started.evaluation.metrics["accuracy"] > scratch.evaluation.metrics["accuracy"]
+    wider = EmbeddingModel(build_spec(tiny(width=8).resolved(), small_mnist[0]))
+    with pytest.raises(CheckpointError, match="width 16"):
+        initialise_from(wider, tmp_path / "features")
+
+
 def test_nan_loss_stops_with_a_clear_message(small_mnist):
     with mock.patch.object(MarginHead, "forward", lambda self, e, y: e.sum() * float("nan")):
         with pytest.raises(TrainingDiverged, match="lower the learning rate"):

@@ -539,6 +539,10 @@ def test_loss_controls_follow_the_loss() -> None:
     assert (margin["minimum"], margin["maximum"], margin["value"]) == (1.0, 6.0, 1.5)
     margin, scale = loss_controls("softmax")
     assert margin["interactive"] is False and scale["interactive"] is False
+    margin, scale = loss_controls("arcface", "cifar10")  # MNIST's s = 30 collapses on CIFAR-10
+    assert (margin["value"], scale["value"]) == (0.2, 16.0)
+    margin, scale = loss_controls("arcface", "mnist")
+    assert (margin["value"], scale["value"]) == (0.5, 30.0)
 
 
 def test_endpoints_and_one_training_at_a_time(tiny_world: TinyWorld) -> None:

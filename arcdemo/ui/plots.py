@@ -48,11 +48,6 @@ def frame(figure: go.Figure, height: int) -> go.Figure:
     return figure
 
 
-def _unit(rows: np.ndarray) -> np.ndarray:
-    rows = np.asarray(rows, dtype=np.float64)
-    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
-
-
 @dataclass(frozen=True)
 class SphereBase:
     """A sphere/circle figure as JSON text with room for one more trace, plus the projection new points need."""
@@ -64,8 +59,10 @@ class SphereBase:
 
     def view(self, embedding: np.ndarray) -> np.ndarray:
         """A (D,) embedding as the unit 2-D/3-D point drawn in this figure."""
-        point = _unit(np.asarray(embedding, dtype=np.float64).reshape(-1))
-        return _unit(self.axes @ point) if self.axes is not None else point
+        from arcdemo import viz  # already imported: it built this figure
+
+        point = viz.unit_rows(np.asarray(embedding, dtype=np.float64).reshape(-1))
+        return viz.unit_rows(self.axes @ point) if self.axes is not None else point
 
     def with_point(self, embedding: np.ndarray, label: str) -> FigureJSON:
         """The base figure plus ``embedding`` as a gold marker on a ray from the origin, tagged ``label``."""
@@ -103,9 +100,9 @@ def sphere_base(
     dims = centres.shape[1]
     axes = None
     if dims > 3:
-        axes, explained = viz.projection_axes(_unit(embeddings), _unit(centres))
-        embeddings = _unit(embeddings @ axes.T) if len(embeddings) else np.zeros((0, 3))
-        centres = _unit(centres @ axes.T)
+        axes, explained = viz.projection_axes(viz.unit_rows(embeddings), viz.unit_rows(centres))
+        embeddings = viz.unit_rows(embeddings @ axes.T) if len(embeddings) else np.zeros((0, 3))
+        centres = viz.unit_rows(centres @ axes.T)
         note = f"{dims}-D embedding seen through PCA: the view keeps {100 * explained.sum():.0f}% of the variance"
         title = f"{title}<br><sup>{note}</sup>"
     figure = frame(viz.sphere_figure(embeddings, labels, centres, class_names, margin=margin, title=title,
