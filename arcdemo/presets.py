@@ -29,8 +29,9 @@ PRESETS: dict[str, TrainConfig] = {
         for loss in ("softmax", "normface", "sphereface", "cosface", "arcface")
     },
     "mnist-arcface-128d": TrainConfig(dataset="mnist", loss="arcface", dim=128, epochs=20, augment=True, seed=0),
-    # CIFAR-10: airbench94's network at its full width (64/256/256; 687 img/s under bf16 autocast on this 2-core
-    # CPU, benchmarks/throughput.py), crop + flip, flip-TTA at test time, 20 epochs of SGD one-cycle (~25 min).
+    # CIFAR-10: airbench94's network at its full width (64/256/256; 915 img/s under bf16 autocast on this 2-core
+    # CPU in benchmarks/throughput.py, ~770 in the trainer), crop + flip, flip-TTA at test time, 20 epochs of SGD
+    # one-cycle (~21 min).
     # Softmax gets the same network, data and schedule, so the two differ only in the head. ArcFace at its MNIST
     # setting (m = 0.5, s = 30) collapsed to chance here once the margin was in; s = 16 trains (probe, width 16,
     # 3 epochs, test accuracy: m 0.5 s 30 20%, m 0.2 s 30 15%, m 0.5 s 16 31%, m 0.3 s 16 74%, m 0.2 s 16 78%;

@@ -106,7 +106,8 @@ def command_table(args: argparse.Namespace) -> None:
     for seed in args.seeds:  # seeds outermost: a partial study still has every loss once
         for dim in args.dims:
             for loss in args.losses:
-                settings = {} if loss == "softmax" else {"margin": args.margin, "scale": args.scale}
+                settings = {} if loss == "softmax" else {"margin": args.margin, "scale": args.scale,
+                                                         "margin_warmup_steps": args.warmup}
                 run(base_config(args, loss=loss, dim=dim, seed=seed, **settings), data, results)
 
 
@@ -137,21 +138,31 @@ def _groups(runs: dict, dataset: str) -> dict:
     for record in runs.values():
         c = record["config"]
         if c["dataset"] == dataset and _is_table_run(c):
-            groups.setdefault((c["dim"], c["loss"], c["epochs"], c["margin"], c["scale"]), []).append(record)
+            key = (c["dim"], c["loss"], c["epochs"], c["margin"], c["scale"], c["margin_warmup_steps"])
+            groups.setdefault(key, []).append(record)
     return groups
 
 
 def table_markdown(runs: dict, dataset: str) -> str:
     lines = []
-    for (dim, loss, epochs, margin, scale), records in sorted(_groups(runs, dataset).items(),
-                                                                key=lambda kv: (kv[0][0], LOSSES.index(kv[0][1]))):
+    rows = sorted(_groups(runs, dataset).items(), key=lambda kv: (kv[0][0], LOSSES.index(kv[0][1]), kv[0][3:]))
+    for (dim, loss, epochs, margin, scale, warmup), records in rows:
         cells = [_mean_std([r["metrics"][k] for r in records], fmt, s) for k, _, fmt, s in COLUMNS]
         seconds = np.mean([r["wall_s"] for r in records])
-        lines.append(f"| {dim} | {loss} | {margin:g} | {scale:g} | {epochs} | {len(records)} | "
-                     + " | ".join(cells) + f" | {seconds:.0f} |")
-    header = ("| dim | loss | m | s | epochs | seeds | " + " | ".join(h for _, h, *_ in COLUMNS) + " | s/run |\n"
-              "|---|---|---|---|---|---|" + "---|" * len(COLUMNS) + "---|")
+        lines.append(f"| {dim} | {loss} | {margin:g} | {scale:g} | {_warmup_text(warmup, dim, loss)} | {epochs} | "
+                     f"{len(records)} | " + " | ".join(cells) + f" | {seconds:.0f} |")
+    header = ("| dim | loss | m | s | margin warm-up | epochs | seeds | " + " | ".join(h for _, h, *_ in COLUMNS)
+              + " | s/run |\n|---|---|---|---|---|---|---|" + "---|" * len(COLUMNS) + "---|")
     return header + "\n" + "\n".join(lines) if lines else ""
+
+
+def _warmup_text(steps: int, dim: int, loss: str) -> str:
+    """The margin warm-up as the trainer applies it (-1: one epoch at dim ≤ 3, none above)."""
+    if loss in ("softmax", "normface", "triplet", "supcon"):
+        return "–"
+    if steps < 0:
+        return "1 epoch" if dim <= 3 else "none"
+    return f"{steps} steps" if steps else "none"
 
 
 def figures(runs: dict) -> list[Path]:
@@ -288,6 +299,8 @@ def main() -> None:
         sub.add_argument("--epochs", type=int, default=2)
         sub.add_argument("--margin", type=float, help="table: this m for every loss but softmax (default: each loss's)")
         sub.add_argument("--scale", type=float, help="table: this s for every loss but softmax (default: each loss's)")
+        sub.add_argument("--warmup", type=int, default=-1,
+                         help="table: margin warm-up steps for every loss but softmax (-1: the trainer's default)")
     commands.add_parser("report")
     args = parser.parse_args()
     {"table": command_table, "sweep": command_sweep, "report": command_report}[args.command](args)

@@ -110,7 +110,9 @@ def test_init_from_starts_a_low_d_run_on_high_d_features(small_mnist, tmp_path):
     copied = initialise_from(fresh, tmp_path / "features")
     source = first.model.state_dict()
     assert {k for k in fresh.state_dict() if k.startswith("backbone.features.")} <= set(copied)
-    assert not any(k.startswith("head.") for k in copied) and "backbone.embed.0.weight" not in copied
+    skipped = set(fresh.state_dict()) - set(copied)
+    assert {"head.weight", "backbone.embed.3.0.weight"} <= skipped  # the 3-D embedding layer and head start fresh
+    assert all(fresh.state_dict()[k].shape != source[k].shape for k in skipped)
     for key in copied:
         assert torch.equal(fresh.state_dict()[key], source[key]), key
     started = run(tiny(init_from=str(tmp_path / "features"), epochs=1, sample_every=0), small_mnist)[-1]
@@ -159,3 +161,24 @@ def test_learning_rate_schedules():
     assert learning_rate(99, 100, 1.0, "onecycle") < 0.01
     assert learning_rate(0, 100, 1.0, "cosine") == pytest.approx(1.0)
     assert learning_rate(50, 100, 1.0, "cosine") == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "arcface"])
+def test_flip_tta_prediction_matches_its_definition(loss):
+    """Softmax averages the two views' logits (its logits grow with the embedding's length); a cosine head scores
+    the mean direction of the two views."""
+    from arcdemo.model import EmbeddingModel, ModelSpec
+
+    torch.manual_seed(0)
+    margin, scale = (0.0, 1.0) if loss == "softmax" else (0.2, 16.0)
+    spec = ModelSpec("cifar10", "cifar_net", 8, 16, 3, 32, tuple("abcdefghij"), loss, margin, scale)
+    model = EmbeddingModel(spec).eval()
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    probabilities, unit = model.predict(images, flip_tta=True)
+    plain, mirrored = model.embed(images), model.embed(images.flip(3))
+    if loss == "softmax":
+        expected = (model.head.logits(plain) + model.head.logits(mirrored)) / 2
+    else:
+        expected = model.head.logits(torch.nn.functional.normalize(plain, dim=1) + torch.nn.functional.normalize(mirrored, dim=1))
+    torch.testing.assert_close(probabilities, torch.softmax(expected, dim=1), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(unit.norm(dim=1), torch.ones(6))

@@ -468,8 +468,9 @@ def build_demo() -> gr.Blocks:
                     with gr.Column(scale=1, min_width=320):
                         dataset = gr.Radio(
                             [(DATASET_TITLES[d], d) for d in ("mnist", "cifar10")], value=start["dataset"], label="Dataset",
-                            info="CIFAR-10 on a CPU: ~20 s an epoch (width 16); cosine losses need a smaller scale "
-                            "there (ArcFace at s = 30 collapsed to chance; the sliders switch to m = 0.2, s = 16)",
+                            info="CIFAR-10 on a CPU: ~20 s an epoch (width 16). ArcFace needs s ≈ 16 there (the "
+                            "sliders switch to m = 0.2, s = 16) and a margin warm-up; at 3-D, cosine heads trained "
+                            "from scratch stall (use Softmax for a 3-D CIFAR-10 sphere, see docs/loss_study.md)",
                         )
                         loss = gr.Dropdown(loss_choices, value=start["loss"], label="Loss")
                         margin = gr.Slider(  # 0..6 covers every loss; loss_controls narrows it to the chosen one's
