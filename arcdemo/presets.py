@@ -43,7 +43,7 @@ PRESETS: dict[str, TrainConfig] = {
     # width 16; NormFace 13-20%), so the 3-D model starts from the 512-D ArcFace model's features and learns a new
     # 3-D embedding layer and head, the margin ramped in over its first epoch.
     "cifar10-arcface-3d": TrainConfig(loss="arcface", dim=3, margin=0.2, scale=16.0, init_from="cifar10-arcface-512d",
-                                      **{**_CIFAR, "epochs": 5}),
+                                      **{**_CIFAR, "epochs": 10}),
     "faces-arcface": TrainConfig(loss="arcface", margin=0.5, scale=32.0, **_FACES),
     "faces-cosface": TrainConfig(loss="cosface", margin=0.35, scale=32.0, **_FACES),
     "faces-softmax": TrainConfig(loss="softmax", **_FACES),
