@@ -146,10 +146,10 @@ def initialise_from(model: EmbeddingModel, path: str | os.PathLike) -> list[str]
             f"{path} holds a {source.spec.backbone} of width {source.spec.width}; this run builds a "
             f"{model.spec.backbone} of width {model.spec.width}"
         )
-    target = model.state_dict()
-    copied = [k for k, v in source.state_dict().items() if k in target and target[k].shape == v.shape]
-    model.load_state_dict({k: source.state_dict()[k] for k in copied}, strict=False)
-    return copied
+    target, weights = model.state_dict(), source.state_dict()
+    matching = {k: v for k, v in weights.items() if k in target and target[k].shape == v.shape}
+    model.load_state_dict(matching, strict=False)
+    return list(matching)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -78,7 +79,8 @@ class EmbeddingModel(nn.Module):
     @torch.no_grad()
     def embed(self, images: torch.Tensor, batch_size: int = 256, flip_tta: bool = False) -> torch.Tensor:
         """Raw embeddings (N, D) of uint8 images in eval mode; flip-TTA adds the mirrored image's embedding."""
-        return self._embed(images, batch_size, flip_tta)[0]
+        outputs = [_combined(e, mirrored) for e, mirrored in self._views(images, batch_size, flip_tta)]
+        return torch.cat(outputs) if outputs else torch.empty(0, self.spec.embedding_dim)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, flip_tta: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,28 +90,34 @@ class EmbeddingModel(nn.Module):
         (softmax) averages the two views' logits: its logits grow with the embedding's length, which a sum of two
         unit vectors does not keep (scoring that sum cost a softmax CIFAR-10 model 3 pp).
         """
-        embeddings, logits = self._embed(images, 256, flip_tta)
-        return torch.softmax(logits, dim=1), nn.functional.normalize(embeddings, dim=1)
+        linear_head = not getattr(self.head, "normalise", True)
+        embeddings, logits = [], []
+        for e, mirrored in self._views(images, 256, flip_tta):
+            embeddings.append(_combined(e, mirrored))
+            if mirrored is not None and linear_head:
+                logits.append((self.head.logits(e) + self.head.logits(mirrored)) / 2)
+            else:
+                logits.append(self.head.logits(embeddings[-1]))
+        if not embeddings:
+            return torch.empty(0, self.spec.num_classes), torch.empty(0, self.spec.embedding_dim)
+        return torch.softmax(torch.cat(logits), dim=1), nn.functional.normalize(torch.cat(embeddings), dim=1)
 
-    def _embed(self, images: torch.Tensor, batch_size: int, flip_tta: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """(embeddings, logits) batch by batch; see ``embed`` and ``predict`` for what flip-TTA combines."""
+    def _views(
+        self, images: torch.Tensor, batch_size: int, flip_tta: bool
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Per batch, in eval mode: (embeddings, the mirrored images' embeddings if ``flip_tta`` else None)."""
         was_training = self.training
         self.eval()
-        embeddings, logits = [], []
-        linear_head = not getattr(self.head, "normalise", True)
-        for start in range(0, len(images), batch_size):
-            x = self.prepare(images[start : start + batch_size])
-            e = self.backbone(x).float()
-            if flip_tta:
-                mirrored = self.backbone(x.flip(3)).float()
-                combined = nn.functional.normalize(e, dim=1) + nn.functional.normalize(mirrored, dim=1)
-                logits.append((self.head.logits(e) + self.head.logits(mirrored)) / 2 if linear_head
-                              else self.head.logits(combined))
-                e = combined
-            else:
-                logits.append(self.head.logits(e))
-            embeddings.append(e)
-        self.train(was_training)
-        if not embeddings:
-            return torch.empty(0, self.spec.embedding_dim), torch.empty(0, self.spec.num_classes)
-        return torch.cat(embeddings), torch.cat(logits)
+        try:
+            for start in range(0, len(images), batch_size):
+                x = self.prepare(images[start : start + batch_size])
+                yield self.backbone(x).float(), self.backbone(x.flip(3)).float() if flip_tta else None
+        finally:
+            self.train(was_training)
+
+
+def _combined(embeddings: torch.Tensor, mirrored: torch.Tensor | None) -> torch.Tensor:
+    """Flip-TTA for directions: the sum of the two views' unit embeddings (the embeddings alone without TTA)."""
+    if mirrored is None:
+        return embeddings
+    return nn.functional.normalize(embeddings, dim=1) + nn.functional.normalize(mirrored, dim=1)
