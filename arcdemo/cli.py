@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     option("--train-subset", type=int)
     option("--image-size", type=int, help="input side in px, resized from the stored images (default: as stored)")
     option("--flip-tta", action="store_true")
+    option("--shift-tta", action="store_true", help="also evaluate 1-px shifted views (with --flip-tta: 6 views)")
     option("--init-from", help="start from this checkpoint's matching weights (same backbone and width)")
     option("--device", help="auto, cpu or cuda")
     option("--amp", choices=("on", "off"), help="bfloat16 autocast (default: on CUDA only)")
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on its dataset's test split (faces: LFW + ORL)")
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--flip-tta", action="store_true", help="mirrored-image embedding added (faces: always)")
+    evaluate.add_argument("--shift-tta", action="store_true", help="1-px shifted views added (not for faces)")
     evaluate.add_argument("--folds", type=int, nargs="+", help="faces: only these LFW folds (0-9; default all)")
     evaluate.add_argument("--pairs-per-fold", type=int, help="faces: only the first N pairs of each fold (quick look)")
 
@@ -186,6 +188,8 @@ def command_eval(args: argparse.Namespace) -> dict:
     if dataset == "faces":
         from arcdemo.face_eval import evaluate_faces
 
+        if args.shift_tta:
+            raise UsageError("--shift-tta is for MNIST/CIFAR-10 checkpoints; face evaluation always uses flip-TTA")
         try:
             metrics = evaluate_faces(model, folds=args.folds, pairs_per_fold=args.pairs_per_fold)
         except ValueError as error:  # an LFW fold that does not exist
@@ -197,7 +201,7 @@ def command_eval(args: argparse.Namespace) -> dict:
     split = load_split(dataset, "test")
     if split.class_names != model.spec.class_names:
         raise UsageError(f"checkpoint classes {model.spec.class_names} do not match the {dataset} test split")
-    evaluation = evaluate_model(model, split, flip_tta=args.flip_tta)
+    evaluation = evaluate_model(model, split, flip_tta=args.flip_tta, shift_tta=args.shift_tta)
     metrics = _summary(evaluation.metrics)
     metrics["pair_eer"] = pair_eer(evaluation.embeddings, evaluation.labels)
     return {"checkpoint": str(args.checkpoint), "dataset": dataset, "loss": model.spec.loss,

@@ -83,9 +83,9 @@ class Evaluation:
     inter_deg: np.ndarray
 
 
-def evaluate_model(model: EmbeddingModel, split: Split, flip_tta: bool = False) -> Evaluation:
+def evaluate_model(model: EmbeddingModel, split: Split, flip_tta: bool = False, shift_tta: bool = False) -> Evaluation:
     """Run the model on a split and collect metrics, angle statistics and the arrays behind them."""
-    probabilities, embeddings = model.predict(split.images, flip_tta=flip_tta)
+    probabilities, embeddings = model.predict(split.images, flip_tta=flip_tta, shift_tta=shift_tta)
     probabilities, embeddings = probabilities.cpu().numpy(), embeddings.cpu().numpy()
     labels = split.labels.cpu().numpy()
     predictions = probabilities.argmax(axis=1)
@@ -94,7 +94,7 @@ def evaluate_model(model: EmbeddingModel, split: Split, flip_tta: bool = False) 
     metrics = classification_metrics(labels, predictions, model.spec.num_classes)
     metrics.update(angle_statistics(intra, inter, centres))
     metrics["samples"] = int(len(labels))
-    metrics["flip_tta"] = flip_tta
+    metrics.update(flip_tta=flip_tta, shift_tta=shift_tta)
     return Evaluation(metrics, embeddings, labels, predictions, probabilities, centres, intra, inter)
 
 
@@ -180,14 +180,15 @@ def verification_metrics(scores: np.ndarray, same: np.ndarray, folds: np.ndarray
 
 
 def evaluate_verification(
-    model: EmbeddingModel, split: Split, flip_tta: bool = False, pairs: int = 6000, seed: int = 0
+    model: EmbeddingModel, split: Split, flip_tta: bool = False, shift_tta: bool = False, pairs: int = 6000,
+    seed: int = 0,
 ) -> Evaluation:
     """Open-set evaluation on identities the model never saw (FIW "val"): same/different pairs, 10 folds.
 
     ``metrics["accuracy"]`` is the 10-fold verification accuracy (what the trainer reports per epoch), so
     model selection uses the same protocol as LFW without touching LFW.
     """
-    embeddings = unit_rows(model.embed(split.images, flip_tta=flip_tta).cpu().numpy())
+    embeddings = unit_rows(model.embed(split.images, flip_tta=flip_tta, shift_tta=shift_tta).cpu().numpy())
     labels = split.labels.cpu().numpy()
     first, second, same = random_pairs(labels, pairs, seed)
     scores = np.sum(embeddings[first] * embeddings[second], axis=1)
@@ -196,7 +197,8 @@ def evaluate_verification(
     intra, inter = intra_inter_angles(embeddings, labels, centres)
     metrics = verification_metrics(scores, same, np.arange(len(same)) % 10)
     metrics.update(angle_statistics(intra, inter, centres))
-    metrics.update(samples=int(len(labels)), identities=int(len(identities)), pairs=int(len(same)), flip_tta=flip_tta)
+    metrics.update(samples=int(len(labels)), identities=int(len(identities)), pairs=int(len(same)), flip_tta=flip_tta,
+                   shift_tta=shift_tta)
     return Evaluation(metrics, embeddings, labels, None, None, centres, intra, inter)
 
 

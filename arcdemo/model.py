@@ -77,25 +77,30 @@ class EmbeddingModel(nn.Module):
         return normalise(images.to(device), self.spec.dataset).contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
-    def embed(self, images: torch.Tensor, batch_size: int = 256, flip_tta: bool = False) -> torch.Tensor:
-        """Raw embeddings (N, D) of uint8 images in eval mode; flip-TTA adds the mirrored image's embedding."""
-        outputs = [_combined(e, mirrored) for e, mirrored in self._views(images, batch_size, flip_tta)]
+    def embed(
+        self, images: torch.Tensor, batch_size: int = 256, flip_tta: bool = False, shift_tta: bool = False
+    ) -> torch.Tensor:
+        """Raw embeddings (N, D) of uint8 images in eval mode; with test-time augmentation (``tta_views``) the
+        sum of the views' unit embeddings."""
+        outputs = [_combined(views) for views in self._views(images, batch_size, flip_tta, shift_tta)]
         return torch.cat(outputs) if outputs else torch.empty(0, self.spec.embedding_dim)
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, flip_tta: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(
+        self, images: torch.Tensor, flip_tta: bool = False, shift_tta: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(probabilities (N, C), unit embeddings (N, D)) for uint8 images.
 
-        With flip-TTA a cosine head scores the mean direction of the two views, while the plain linear head
-        (softmax) averages the two views' logits: its logits grow with the embedding's length, which a sum of two
+        With test-time augmentation a cosine head scores the mean direction of the views, while the plain linear
+        head (softmax) averages the views' logits: its logits grow with the embedding's length, which a sum of
         unit vectors does not keep (scoring that sum cost a softmax CIFAR-10 model 3 pp).
         """
         linear_head = not getattr(self.head, "normalise", True)
         embeddings, logits = [], []
-        for e, mirrored in self._views(images, 256, flip_tta):
-            embeddings.append(_combined(e, mirrored))
-            if mirrored is not None and linear_head:
-                logits.append((self.head.logits(e) + self.head.logits(mirrored)) / 2)
+        for views in self._views(images, 256, flip_tta, shift_tta):
+            embeddings.append(_combined(views))
+            if len(views) > 1 and linear_head:
+                logits.append(torch.stack([self.head.logits(view) for view in views]).mean(0))
             else:
                 logits.append(self.head.logits(embeddings[-1]))
         if not embeddings:
@@ -103,21 +108,32 @@ class EmbeddingModel(nn.Module):
         return torch.softmax(torch.cat(logits), dim=1), nn.functional.normalize(torch.cat(embeddings), dim=1)
 
     def _views(
-        self, images: torch.Tensor, batch_size: int, flip_tta: bool
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Per batch, in eval mode: (embeddings, the mirrored images' embeddings if ``flip_tta`` else None)."""
+        self, images: torch.Tensor, batch_size: int, flip_tta: bool, shift_tta: bool
+    ) -> Iterator[list[torch.Tensor]]:
+        """Per batch, in eval mode: the embeddings of each test-time view of the images (``tta_views``)."""
         was_training = self.training
         self.eval()
         try:
             for start in range(0, len(images), batch_size):
                 x = self.prepare(images[start : start + batch_size])
-                yield self.backbone(x).float(), self.backbone(x.flip(3)).float() if flip_tta else None
+                yield [self.backbone(view).float() for view in tta_views(x, flip_tta, shift_tta)]
         finally:
             self.train(was_training)
 
 
-def _combined(embeddings: torch.Tensor, mirrored: torch.Tensor | None) -> torch.Tensor:
-    """Flip-TTA for directions: the sum of the two views' unit embeddings (the embeddings alone without TTA)."""
-    if mirrored is None:
-        return embeddings
-    return nn.functional.normalize(embeddings, dim=1) + nn.functional.normalize(mirrored, dim=1)
+def tta_views(x: torch.Tensor, flip: bool, shift: bool) -> list[torch.Tensor]:
+    """The image, its mirror image (``flip``), and each of those moved 1 px up-left and 1 px down-right with the
+    border reflected (``shift``; airbench's TTA level 2 views, here all weighed the same): 1, 2, 3 or 6 views."""
+    views = [x, x.flip(3)] if flip else [x]
+    if shift:
+        padded = [nn.functional.pad(view, (1, 1, 1, 1), mode="reflect") for view in views]
+        views += [p[..., :-2, :-2].contiguous(memory_format=torch.channels_last) for p in padded]
+        views += [p[..., 2:, 2:].contiguous(memory_format=torch.channels_last) for p in padded]
+    return views
+
+
+def _combined(views: list[torch.Tensor]) -> torch.Tensor:
+    """Test-time augmentation for directions: the sum of the views' unit embeddings (one view: its raw embedding)."""
+    if len(views) == 1:
+        return views[0]
+    return torch.stack([nn.functional.normalize(view, dim=1) for view in views]).sum(0)

@@ -65,6 +65,7 @@ class TrainConfig:
     sample_every: int = 50  # steps between embedding snapshots for live plots (0 = never; faces: never, open-set)
     sample_size: int = 1000  # test images in each snapshot
     flip_tta: bool = False  # evaluate with the mirrored image's embedding added (CIFAR-10)
+    shift_tta: bool = False  # evaluate with 1-px shifted views added too (model.tta_views; CIFAR-10)
     init_from: str = ""  # checkpoint (path or shipped name) whose matching weights start this run; "" = scratch
 
     def resolved(self) -> TrainConfig:
@@ -93,6 +94,7 @@ class TrainConfig:
             (1 <= self.subcentres <= 16, f"subcentres must be in [1, 16], got {self.subcentres}"),
             (self.mixup >= 0 and self.cutmix >= 0, "mixup/cutmix α must be ≥ 0"),
             (self.train_subset >= 0, "train subset must be ≥ 0"),
+            (not (self.shift_tta and self.dataset in FACE_DATASETS), "shift-TTA is for MNIST/CIFAR-10, not faces"),
             (self.image_size == 0 or 16 <= self.image_size <= 512, f"image size must be 0 or 16-512: {self.image_size}"),
             (self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device {self.device!r}"),
             (not self.init_from or checkpoint_paths(find_checkpoint(self.init_from))[1].exists(),
@@ -360,7 +362,7 @@ def train(
         yield DoneEvent(None, None, config, stopped, step, epochs_done, wall, len(train_split), history)
         return
     model.eval()
-    evaluation = evaluate(model, test_split, flip_tta=config.flip_tta)
+    evaluation = evaluate(model, test_split, flip_tta=config.flip_tta, shift_tta=config.shift_tta)
     history["test_step"].append(step)
     history["test_accuracy"].append(evaluation.metrics["accuracy"])
     if sample_every:

@@ -21,13 +21,20 @@ def row(card: dict, name: str, size: int) -> str:
                   f"min centre angle {metrics['min_centre_angle_deg']:.0f}°")
     hardware = card.get("hardware", {})
     return (f"| `{name}` | {config['dataset']} | {config['loss']} | {config['dim']} | {config['epochs']} | {result} | "
+            f"{test_views(config)} | "
             f"{card['wall_time_s'] / 60:.1f} min ({hardware.get('cpu_count')}× {hardware.get('cpu')}) | "
             f"{size / 1e6:.1f} MB |")
 
 
+def test_views(config: dict) -> str:
+    """The test-time augmentation behind the result (model.tta_views; face evaluation always adds the mirror)."""
+    views = [name for name, on in (("flip", config.get("flip_tta")), ("shift", config.get("shift_tta"))) if on]
+    return " + ".join(views) or "none"
+
+
 def main() -> None:
-    print("| checkpoint | data | loss | dim | epochs | result | training time | size |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| checkpoint | data | loss | dim | epochs | result | test-time views | training time | size |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for path in sorted(CHECKPOINTS.glob("*.json")):
         print(row(json.loads(path.read_text()), path.stem, path.with_suffix(".safetensors").stat().st_size))
 

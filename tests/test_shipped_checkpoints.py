@@ -40,7 +40,8 @@ def test_checkpoint_reproduces_its_card(stem: Path):
     if config["dataset"] == "fiw":
         return check_face_card(model, card)
     require_data({"mnist": "MNIST", "cifar10": "cifar10"}[config["dataset"]])
-    evaluation = evaluate_model(model, load_split(config["dataset"], "test"), flip_tta=config["flip_tta"])
+    evaluation = evaluate_model(model, load_split(config["dataset"], "test"), flip_tta=config["flip_tta"],
+                                shift_tta=config.get("shift_tta", False))
     assert evaluation.metrics["accuracy"] == pytest.approx(card["metrics"]["accuracy"], abs=0.001)
     assert json.loads(stem.with_suffix(".json").read_text())["metrics"]["samples"] == evaluation.metrics["samples"]
 

@@ -163,10 +163,11 @@ def test_learning_rate_schedules():
     assert learning_rate(50, 100, 1.0, "cosine") == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("shift", [False, True], ids=["flip", "flip+shift"])
 @pytest.mark.parametrize("loss", ["softmax", "arcface"])
-def test_flip_tta_prediction_matches_its_definition(loss):
-    """Softmax averages the two views' logits (its logits grow with the embedding's length); a cosine head scores
-    the mean direction of the two views."""
+def test_tta_prediction_matches_its_definition(loss, shift):
+    """Softmax averages the views' logits (its logits grow with the embedding's length); a cosine head scores
+    the mean direction of the views."""
     from arcdemo.model import EmbeddingModel, ModelSpec
 
     torch.manual_seed(0)
@@ -174,11 +175,31 @@ def test_flip_tta_prediction_matches_its_definition(loss):
     spec = ModelSpec("cifar10", "cifar_net", 8, 16, 3, 32, tuple("abcdefghij"), loss, margin, scale)
     model = EmbeddingModel(spec).eval()
     images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
-    probabilities, unit = model.predict(images, flip_tta=True)
-    plain, mirrored = model.embed(images), model.embed(images.flip(3))
+    probabilities, unit = model.predict(images, flip_tta=True, shift_tta=shift)
+    views = [images, images.flip(3)]
+    if shift:  # 1 px each way with the border reflected, as uint8 images
+        padded = [torch.nn.functional.pad(v.float(), (1, 1, 1, 1), mode="reflect").to(torch.uint8) for v in views]
+        views += [p[..., :-2, :-2] for p in padded] + [p[..., 2:, 2:] for p in padded]
+    embedded = [model.embed(v) for v in views]
     if loss == "softmax":
-        expected = (model.head.logits(plain) + model.head.logits(mirrored)) / 2
+        expected = torch.stack([model.head.logits(e) for e in embedded]).mean(0)
     else:
-        expected = model.head.logits(torch.nn.functional.normalize(plain, dim=1) + torch.nn.functional.normalize(mirrored, dim=1))
+        expected = model.head.logits(sum(torch.nn.functional.normalize(e, dim=1) for e in embedded))
     torch.testing.assert_close(probabilities, torch.softmax(expected, dim=1), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(unit.norm(dim=1), torch.ones(6))
+
+
+def test_tta_views_shift_by_one_pixel_with_reflected_borders():
+    from arcdemo.model import tta_views
+
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
+    assert len(tta_views(x, flip=False, shift=False)) == 1 and len(tta_views(x, flip=True, shift=False)) == 2
+    plain, down_right, up_left = tta_views(x, flip=False, shift=True)
+    assert torch.equal(plain, x)
+    assert torch.equal(down_right[..., 1:, 1:], x[..., :-1, :-1])
+    assert torch.equal(up_left[..., :-1, :-1], x[..., 1:, 1:])
+    assert torch.equal(down_right[..., 0, 1:], x[..., 1, :-1]), "the border row is the reflection, not zeros"
+    views = tta_views(x, flip=True, shift=True)
+    assert len(views) == 6 and torch.equal(views[1], x.flip(3))
+    assert torch.equal(views[3][..., 1:, 1:], x.flip(3)[..., :-1, :-1]), "the mirror image, shifted"
+    assert all(v.shape == x.shape for v in views)

@@ -230,8 +230,11 @@ class LoadedModel:
                 from arcdemo.data import load_split
                 from arcdemo.evaluate import evaluate_model
 
-                flip_tta = bool(self.card.get("config", {}).get("flip_tta", False))
-                self._evaluation = evaluate_model(self.model, load_split(self.spec.dataset, "test"), flip_tta=flip_tta)
+                config = self.card.get("config", {})
+                self._evaluation = evaluate_model(
+                    self.model, load_split(self.spec.dataset, "test"), flip_tta=bool(config.get("flip_tta", False)),
+                    shift_tta=bool(config.get("shift_tta", False)),
+                )
             return self._evaluation
 
     def reference(self) -> Reference:
