@@ -33,11 +33,10 @@ PRESETS: dict[str, TrainConfig] = {
     "mnist-arcface-128d": TrainConfig(dataset="mnist", loss="arcface", dim=128, epochs=20, width=32, amp=True,
                                       augment=True, shift_tta=True, seed=0),
     # CIFAR-10: airbench94's network at its full width (64/256/256; 915 img/s under bf16 autocast on this 2-core
-    # CPU in benchmarks/throughput.py, ~770 in the trainer), crop + flip, 40 epochs of SGD one-cycle (~43 min; 20
-    # epochs gave 93.13%), and at test time the image, its mirror and both moved 1 px (model.tta_views; on the
-    # 20-epoch model 93.13% with flip-TTA, 93.44% with all six views).
-    # Softmax got the same network, data and schedule as ArcFace's 20-epoch run (93.13%, flip-TTA), so those two
-    # differ only in the head; its 40-epoch rerun did not fit the session that made ArcFace's. ArcFace at its MNIST
+    # CPU in benchmarks/throughput.py, ~770 in the trainer), crop + flip, 40 epochs of SGD one-cycle (~44 min), and
+    # at test time the image, its mirror and both moved 1 px (model.tta_views). A 20-epoch run scored 93.13% with
+    # flip-TTA (93.44% with all six views); softmax keeps that 20-epoch recipe and flip-TTA, so the like-for-like
+    # pair is ArcFace 93.13% vs softmax 92.44% (a 40-epoch softmax run is still to do). ArcFace at its MNIST
     # setting (m = 0.5, s = 30) collapsed to chance here once the margin was in; s = 16 trains (probe, width 16,
     # 3 epochs, test accuracy: m 0.5 s 30 20%, m 0.2 s 30 15%, m 0.5 s 16 31%, m 0.3 s 16 74%, m 0.2 s 16 78%;
     # softmax 74%). s = 16 is still far above what 10 classes need (NormFace's bound: s > 0.9·ln 81 ≈ 4 for p = 0.9).
