@@ -19,7 +19,8 @@ _CIFAR = dict(dataset="cifar10", width=64, epochs=40, amp=True, augment=True, fl
 # p = 0.9; 64 is for ~85k classes) with the margin ramped in over the first 2 epochs, so a from-scratch ArcFace
 # escapes the all-wrong start. Input 64 px (resized from the 112 px alignment) for the loss comparison; ArcFace at
 # 64 / 96 / 112 px reached 81.3 / 83.2 / 83.2% pair accuracy on the held-out FIW families (43 / 55 / 76 s an epoch
-# here), and 112 px, the alignment's own size, was kept for the shipped ArcFace model.
+# here), and 112 px, the alignment's own size, was kept for the shipped ArcFace model. Its schedule doubled to 50
+# epochs (71 min here): held-out pair accuracy 83.2% → 84.4%, still rising through the last epochs of the 25-epoch run.
 _FACES = dict(dataset="fiw", dim=128, image_size=64, epochs=25, batch_size=128, optimizer="sgd", lr=0.1,
               weight_decay=5e-4, augment=True, flip_tta=True, margin_warmup_steps=162, sample_every=0, seed=0)
 
@@ -49,7 +50,8 @@ PRESETS: dict[str, TrainConfig] = {
     # evaluates the sphere model's test set on first use, and 6 views cost ~3x the 2 of flip-TTA there.
     "cifar10-arcface-3d": TrainConfig(loss="arcface", dim=3, margin=0.2, scale=16.0, init_from="cifar10-arcface-512d",
                                       **{**_CIFAR, "epochs": 10, "shift_tta": False}),
-    "faces-arcface": TrainConfig(loss="arcface", margin=0.5, scale=32.0, **{**_FACES, "image_size": 112}),
+    "faces-arcface": TrainConfig(loss="arcface", margin=0.5, scale=32.0,
+                                 **{**_FACES, "image_size": 112, "epochs": 50}),
     "faces-cosface": TrainConfig(loss="cosface", margin=0.35, scale=32.0, **_FACES),
     "faces-softmax": TrainConfig(loss="softmax", **_FACES),
 }
