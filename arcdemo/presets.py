@@ -36,9 +36,10 @@ PRESETS: dict[str, TrainConfig] = {
     # CIFAR-10: airbench94's network at its full width (64/256/256; 915 img/s under bf16 autocast on this 2-core
     # CPU in benchmarks/throughput.py, ~770 in the trainer), crop + flip, 40 epochs of SGD one-cycle (~44 min), and
     # at test time the image, its mirror and both moved 1 px (model.tta_views); softmax gets the same recipe, so the
-    # two 512-D checkpoints compare like for like. ArcFace at its MNIST setting (m = 0.5, s = 30) collapsed to chance here once the margin was in; s = 16 trains (probe, width 16,
-    # 3 epochs, test accuracy: m 0.5 s 30 20%, m 0.2 s 30 15%, m 0.5 s 16 31%, m 0.3 s 16 74%, m 0.2 s 16 78%;
-    # softmax 74%). s = 16 is still far above what 10 classes need (NormFace's bound: s > 0.9·ln 81 ≈ 4 for p = 0.9).
+    # two 512-D checkpoints compare like for like. ArcFace at its MNIST setting (m = 0.5, s = 30) collapsed to
+    # chance here once the margin was in; s = 16 trains (probe, width 16, 3 epochs, test accuracy: m 0.5 s 30 20%,
+    # m 0.2 s 30 15%, m 0.5 s 16 31%, m 0.3 s 16 74%, m 0.2 s 16 78%; softmax 74%). s = 16 is still far above what
+    # 10 classes need (NormFace's bound: s > 0.9·ln 81 ≈ 4 for p = 0.9).
     "cifar10-arcface-512d": TrainConfig(loss="arcface", dim=512, margin=0.2, scale=16.0, margin_warmup_steps=390,
                                         **_CIFAR),
     "cifar10-softmax-512d": TrainConfig(loss="softmax", dim=512, **_CIFAR),
