@@ -83,6 +83,12 @@ class Evaluation:
     inter_deg: np.ndarray
 
 
+def card_tta(config: dict) -> dict[str, bool]:
+    """The test-time views a checkpoint card's ``config`` was evaluated with, as ``evaluate_model`` keywords
+    (cards older than shift-TTA have no ``shift_tta``)."""
+    return {"flip_tta": bool(config.get("flip_tta", False)), "shift_tta": bool(config.get("shift_tta", False))}
+
+
 def evaluate_model(model: EmbeddingModel, split: Split, flip_tta: bool = False, shift_tta: bool = False) -> Evaluation:
     """Run the model on a split and collect metrics, angle statistics and the arrays behind them."""
     probabilities, embeddings = model.predict(split.images, flip_tta=flip_tta, shift_tta=shift_tta)

@@ -7,7 +7,7 @@ import pytest
 
 from arcdemo.checkpoints import load_checkpoint
 from arcdemo.data import load_split
-from arcdemo.evaluate import evaluate_model
+from arcdemo.evaluate import card_tta, evaluate_model
 from arcdemo.presets import PRESETS
 from tests.conftest import REPO, require_data
 
@@ -40,8 +40,7 @@ def test_checkpoint_reproduces_its_card(stem: Path):
     if config["dataset"] == "fiw":
         return check_face_card(model, card)
     require_data({"mnist": "MNIST", "cifar10": "cifar10"}[config["dataset"]])
-    evaluation = evaluate_model(model, load_split(config["dataset"], "test"), flip_tta=config["flip_tta"],
-                                shift_tta=config.get("shift_tta", False))
+    evaluation = evaluate_model(model, load_split(config["dataset"], "test"), **card_tta(config))
     assert evaluation.metrics["accuracy"] == pytest.approx(card["metrics"]["accuracy"], abs=0.001)
     assert json.loads(stem.with_suffix(".json").read_text())["metrics"]["samples"] == evaluation.metrics["samples"]
 

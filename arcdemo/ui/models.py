@@ -228,12 +228,10 @@ class LoadedModel:
             if self._evaluation is None:
                 THREADS.settle()
                 from arcdemo.data import load_split
-                from arcdemo.evaluate import evaluate_model
+                from arcdemo.evaluate import card_tta, evaluate_model
 
-                config = self.card.get("config", {})
                 self._evaluation = evaluate_model(
-                    self.model, load_split(self.spec.dataset, "test"), flip_tta=bool(config.get("flip_tta", False)),
-                    shift_tta=bool(config.get("shift_tta", False)),
+                    self.model, load_split(self.spec.dataset, "test"), **card_tta(self.card.get("config", {}))
                 )
             return self._evaluation
 
