@@ -73,9 +73,16 @@ def save_checkpoint(path: str | os.PathLike, model: EmbeddingModel, card: dict) 
     }
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(weights_path), metadata={"format": CARD_FORMAT})
-    card_path.write_text(json.dumps(full_card, indent=2, default=float) + "\n")
+    _atomic_write(weights_path, lambda temporary: save_file(state, str(temporary), metadata={"format": CARD_FORMAT}))
+    write_card(card_path, full_card)
     return weights_path, card_path
+
+
+def write_card(path: str | os.PathLike, card: dict) -> None:
+    """Write a checkpoint's card atomically (e.g. again, once a face model's test metrics are in)."""
+    _, card_path = checkpoint_paths(path)
+    text = json.dumps(card, indent=2, default=float) + "\n"
+    _atomic_write(card_path, lambda temporary: temporary.write_text(text))
 
 
 def read_card(path: str | os.PathLike) -> dict:
@@ -154,14 +161,27 @@ def initialise_from(model: EmbeddingModel, path: str | os.PathLike) -> list[str]
 
 @dataclass(frozen=True)
 class TrainingState:
-    """What resuming needs besides the weights: the optimiser's tensors and the epochs already done."""
+    """What resuming needs besides the weights: epochs done, the wall time and history so far, and the config the
+    run was started with (a resume under another config would silently train something else)."""
 
-    optimizer: dict
     epochs_done: int
+    wall_time_s: float = 0.0
+    history: dict | None = None
+    config: dict | None = None
 
 
-def save_training_state(path: Path, model: EmbeddingModel, optimizer: torch.optim.Optimizer, epochs_done: int) -> None:
-    """Weights + optimiser state in one safetensors file; non-tensor optimiser fields go in its JSON metadata."""
+def _atomic_write(path: Path, write) -> None:
+    """``write(temporary)`` then rename over ``path``: a crash mid-write leaves the old file intact."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def save_training_state(path: Path, model: EmbeddingModel, optimizer: torch.optim.Optimizer, state: TrainingState) -> None:
+    """Weights + optimiser state in one safetensors file; everything else goes in its JSON metadata."""
     optim = optimizer.state_dict()
     tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     scalars: dict[str, dict] = {}
@@ -171,14 +191,19 @@ def save_training_state(path: Path, model: EmbeddingModel, optimizer: torch.opti
                 tensors[f"optim/{index}/{name}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(index), {})[name] = value
-    metadata = {"param_groups": json.dumps(optim["param_groups"]), "scalars": json.dumps(scalars), "epochs_done": str(epochs_done)}
-    temporary = path.with_suffix(".tmp")
-    save_file(tensors, str(temporary), metadata=metadata)
-    temporary.replace(path)
+    metadata = {"param_groups": json.dumps(optim["param_groups"]), "scalars": json.dumps(scalars),
+                "epochs_done": str(state.epochs_done), "wall_time_s": repr(float(state.wall_time_s)),
+                "history": json.dumps(state.history or {}), "config": json.dumps(state.config or {})}
+    _atomic_write(Path(path), lambda temporary: save_file(tensors, str(temporary), metadata=metadata))
 
 
-def load_training_state(path: Path, model: EmbeddingModel, optimizer: torch.optim.Optimizer) -> int:
-    """Restore weights and optimiser from ``save_training_state``; returns the number of epochs done."""
+def load_training_state(path: Path, model: EmbeddingModel, optimizer: torch.optim.Optimizer,
+                        config: dict | None = None) -> TrainingState:
+    """Restore weights and optimiser from ``save_training_state``.
+
+    ``config``: the config of the run resuming; a state saved under a different one is refused with the fields
+    that differ (CheckpointError), because continuing it would mix two recipes in one model.
+    """
     from safetensors import safe_open
 
     try:
@@ -187,9 +212,18 @@ def load_training_state(path: Path, model: EmbeddingModel, optimizer: torch.opti
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         param_groups = json.loads(metadata["param_groups"])
         scalars = json.loads(metadata["scalars"])
-        epochs_done = int(metadata["epochs_done"])
+        saved = TrainingState(int(metadata["epochs_done"]), float(metadata.get("wall_time_s", 0.0)),
+                              json.loads(metadata.get("history", "{}")), json.loads(metadata.get("config", "{}")))
     except (SafetensorError, OSError, KeyError, ValueError) as error:
         raise CheckpointError(f"{path} is not a usable resume state: {error}") from None
+    if config is not None:
+        changed = sorted(k for k in set(config) | set(saved.config or {}) if (saved.config or {}).get(k) != config.get(k))
+        if changed:
+            was = ", ".join(f"{k} {(saved.config or {}).get(k)!r} → {config.get(k)!r}" for k in changed[:4])
+            raise CheckpointError(
+                f"{path} was saved by a run with another config ({was}); resume with the same options, "
+                "or delete the file to start over"
+            )
     model.load_state_dict({k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")})
     state: dict[int, dict] = {}
     for key, value in tensors.items():
@@ -199,4 +233,4 @@ def load_training_state(path: Path, model: EmbeddingModel, optimizer: torch.opti
     for index, entry in scalars.items():
         state.setdefault(int(index), {}).update(entry)
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
-    return epochs_done
+    return saved

@@ -1,6 +1,8 @@
-"""Command line: ``python -m arcdemo train|eval|verify``. Progress on stderr, one JSON object on the last stdout line.
+"""Command line: ``python -m arcdemo train|eval|verify|calibrate``. Progress on stderr, one JSON object on the last
+stdout line.
 
-Bad input gets one clear line on stderr and exit code 2 (1 for a run that failed), never a traceback.
+Bad input gets one clear line on stderr and exit code 2 (1 for a run that failed); the traceback only with
+``--debug`` or ``ARCDEMO_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import math
 import os
 import sys
+import traceback
 from dataclasses import fields
 from pathlib import Path
 
@@ -44,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model and write OUT.safetensors + OUT.json")
     option = functools.partial(train.add_argument, default=argparse.SUPPRESS)  # only what is given overrides
-    option("--preset", help="a named recipe from arcdemo.presets (writes checkpoints/<preset> by default)")
-    option("--dataset", help="mnist, cifar10 or fiw (faces; required without --preset)")
+    option("--preset", help="a named recipe from arcdemo.presets (writes runs/<preset> by default)")
+    option("--dataset", help="mnist, cifar10, or a face set: fiw, celeba, fiw+celeba (required without --preset)")
     option("--loss", help=", ".join(LOSSES) + " (default arcface)")
     option("--margin", type=_finite_float, help="the loss's margin (radians for angular margins)")
     option("--scale", type=_finite_float, help="scale s (SupCon: 1/temperature)")
@@ -76,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     option("--device", help="auto, cpu or cuda")
     option("--amp", choices=("on", "off"), help="bfloat16 autocast (default: on CUDA only)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.resume.safetensors if present")
+    train.add_argument("--overwrite-shipped", action="store_true",
+                       help="allow --out to replace a shipped checkpoint (checkpoints/NAME)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on its dataset's test split (faces: LFW + ORL)")
@@ -90,6 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--model", choices=("arcface", "reference"), default="arcface",
                         help="arcface: ours (checkpoints/faces-arcface); reference: dlib's ResNet")
     verify.add_argument("--checkpoint", help="our face model (default checkpoints/faces-arcface)")
+
+    calibrate = commands.add_parser(
+        "calibrate", help="face model: threshold, band and gallery rule on validation identities, then LFW + ORL")
+    calibrate.add_argument("--checkpoint", required=True)
+    calibrate.add_argument("--dataset", help="whose validation identities (default: the one it was trained on)")
+    export = commands.add_parser("export", help="a checkpoint's embedding and logits as ONNX graphs (uint8 input)")
+    export.add_argument("--checkpoint", required=True)
+    export.add_argument("--format", choices=("onnx",), default="onnx")
+    export.add_argument("--out", help="path without suffix (default: beside the checkpoint): OUT.embedding.onnx, "
+                                      "OUT.logits.onnx")
+    embed = commands.add_parser("embed", help="a split's embeddings, labels and predictions (+ TensorBoard TSVs)")
+    embed.add_argument("--checkpoint", required=True)
+    embed.add_argument("--split", help="test or train (MNIST/CIFAR-10); val for face models (default: test / val)")
+    embed.add_argument("--out", required=True, help="folder for embeddings.safetensors, vectors.tsv, metadata.tsv")
+    for sub in (train, evaluate, verify, calibrate, export, embed):
+        sub.add_argument("--debug", action="store_true", help="show the traceback of an error (or ARCDEMO_DEBUG=1)")
     return parser
 
 
@@ -127,7 +148,7 @@ def _writable(stem: Path) -> None:
 def command_train(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
-    from arcdemo.checkpoints import save_checkpoint
+    from arcdemo.checkpoints import save_checkpoint, shipped_dir
     from arcdemo.data import FACE_DATASETS
     from arcdemo.train import DoneEvent, EpochEvent, StepEvent, run_card, train
 
@@ -135,11 +156,13 @@ def command_train(args: argparse.Namespace) -> dict:
         config = _config_from(args)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    default_out = f"checkpoints/{args.preset}" if "preset" in args else f"runs/{config.dataset}-{config.loss}-{config.dim}d"
+    default_out = f"runs/{args.preset}" if "preset" in args else f"runs/{config.dataset}-{config.loss}-{config.dim}d"
     stem = Path(getattr(args, "out", default_out))
     if stem.suffix in (".safetensors", ".json"):
         stem = stem.with_suffix("")
     _writable(stem)
+    if stem.resolve().parent == shipped_dir().resolve() and not args.overwrite_shipped:
+        raise UsageError(f"{stem} is where a shipped checkpoint lives: pass --overwrite-shipped to replace it")
     resume = stem.with_name(stem.name + ".resume.safetensors")
     rank = int(os.environ.get("RANK", "0"))
     done: DoneEvent | None = None
@@ -159,20 +182,62 @@ def command_train(args: argparse.Namespace) -> dict:
     if done is None or done.model is None:  # a non-zero DDP rank
         return {}
     card = {"preset": getattr(args, "preset", None), **run_card(done)}
-    if config.dataset in FACE_DATASETS:  # the card's threshold and headline numbers come from LFW, not from FIW val
-        from arcdemo.face_eval import evaluate_faces
+    faces = config.dataset in FACE_DATASETS
+    if faces:
+        from arcdemo.faces.data import face_data_card
 
-        card["metrics"] = {**{f"val_{k}": v for k, v in card["metrics"].items()}, **evaluate_faces(done.model)}
-        card["data"]["terms"] = "FIW (Families In the Wild): research and non-commercial use only"
-    save_checkpoint(stem, done.model, card)
+        card["metrics"] = {f"val_{k}": v for k, v in card["metrics"].items()}
+        card["data"].update(sources=face_data_card(config.dataset), terms=FACE_TERMS)
+    _, card_path = save_checkpoint(stem, done.model, card)  # saved before any evaluation that may fail
     resume.unlink(missing_ok=True)
-    return {"checkpoint": str(stem), "dataset": config.dataset, "loss": config.loss, "dim": config.dim,
-            "epochs": done.epochs_done, "wall_time_s": round(done.wall_time_s, 1), **_summary(card["metrics"])}
+    result = {"checkpoint": str(stem), "dataset": config.dataset, "loss": config.loss, "dim": config.dim,
+              "epochs": done.epochs_done, "wall_time_s": round(done.wall_time_s, 1)}
+    if faces:
+        try:
+            card = _calibrate_card(stem, config.dataset)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"warning: {stem} is saved, but its calibration or LFW/ORL test failed ({error}); run "
+                  f"`python -m arcdemo calibrate --checkpoint {stem}` once the data is there", file=sys.stderr)
+            card = json.loads(card_path.read_text())
+    return {**result, **_summary(card["metrics"])}
+
+
+FACE_TERMS = ("FIW (Families In the Wild) and CelebA: non-commercial research use only; "
+              "so is any model trained on them")
+
+
+def _calibrate_card(stem: Path, dataset: str | None = None) -> dict:
+    """Calibrate a face checkpoint on validation identities, test it on LFW + ORL at that threshold, rewrite its card."""
+    from arcdemo.checkpoints import load_checkpoint, write_card
+    from arcdemo.faces.evaluate import calibrate_model, evaluate_faces
+
+    model, card = load_checkpoint(stem)
+    calibration = calibrate_model(model, dataset or card["config"]["dataset"])
+    card["metrics"] = {**{k: v for k, v in card["metrics"].items() if k.startswith("val_")}, "calibration": calibration}
+    write_card(stem, card)  # kept even if the test sets below are missing
+    card["metrics"].update(evaluate_faces(model, threshold=calibration["threshold"]))
+    write_card(stem, card)
+    return card
+
+
+def command_calibrate(args: argparse.Namespace) -> dict:
+    from arcdemo.checkpoints import CheckpointError, find_checkpoint, read_card
+
+    stem = find_checkpoint(args.checkpoint)
+    try:
+        card = read_card(stem)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+    if card["model"].get("dataset") != "faces":
+        raise UsageError(f"{args.checkpoint} is not a face model: calibration is for face verification")
+    card = _calibrate_card(stem, args.dataset)
+    return {"checkpoint": str(stem), **_summary(card["metrics"])}
 
 
 def _summary(metrics: dict) -> dict:
     """Metrics for the one-line JSON: the arrays behind the figures stay in the card."""
-    return {k: v for k, v in metrics.items() if k not in ("confusion_matrix", "lfw_roc")}
+    hidden = ("confusion_matrix", "lfw_roc", "impostor_quantiles")
+    return {k: _summary(v) if isinstance(v, dict) else v for k, v in metrics.items() if k not in hidden}
 
 
 def command_eval(args: argparse.Namespace) -> dict:
@@ -186,12 +251,13 @@ def command_eval(args: argparse.Namespace) -> dict:
         raise UsageError(str(error)) from None
     dataset = model.spec.dataset
     if dataset == "faces":
-        from arcdemo.face_eval import evaluate_faces
+        from arcdemo.faces.evaluate import evaluate_faces
 
         if args.shift_tta:
             raise UsageError("--shift-tta is for MNIST/CIFAR-10 checkpoints; face evaluation always uses flip-TTA")
+        threshold = card.get("metrics", {}).get("calibration", {}).get("threshold")
         try:
-            metrics = evaluate_faces(model, folds=args.folds, pairs_per_fold=args.pairs_per_fold)
+            metrics = evaluate_faces(model, threshold, folds=args.folds, pairs_per_fold=args.pairs_per_fold)
         except ValueError as error:  # an LFW fold that does not exist
             raise UsageError(str(error)) from None
         return {"checkpoint": str(args.checkpoint), "dataset": dataset, "loss": model.spec.loss,
@@ -210,8 +276,8 @@ def command_eval(args: argparse.Namespace) -> dict:
 
 def command_verify(args: argparse.Namespace) -> dict:
     from arcdemo.checkpoints import CheckpointError
-    from arcdemo.verify import load_verifier
-    from arcdemo.faces import NoFaceError, align_face
+    from arcdemo.faces.align import NoFaceError, align_face
+    from arcdemo.faces.verify import load_verifier
 
     if args.model == "reference" and args.checkpoint:
         raise UsageError("--checkpoint is for --model arcface; the reference model is dlib's own")
@@ -228,6 +294,54 @@ def command_verify(args: argparse.Namespace) -> dict:
         except (FileNotFoundError, ValueError) as error:  # missing or not an image: the message names the file
             raise UsageError(str(error)) from None
     return {**verifier.compare(*faces), "images": list(args.images), "source": verifier.source}
+
+
+def command_export(args: argparse.Namespace) -> dict:
+    from arcdemo.checkpoints import CheckpointError, find_checkpoint, load_checkpoint
+
+    stem = find_checkpoint(args.checkpoint)
+    try:
+        model, card = load_checkpoint(stem)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+    try:
+        from arcdemo.export import export_onnx
+    except ImportError:
+        raise UsageError("ONNX export needs the onnx extra: pip install -e '.[onnx]'") from None
+    out = Path(args.out) if args.out else Path(stem)
+    _writable(out)
+    paths = export_onnx(model, card, out)
+    return {"checkpoint": str(stem), "format": args.format, "files": [str(p) for p in paths],
+            "input": f"uint8 (N, {model.spec.in_channels}, {model.spec.image_size}, {model.spec.image_size})"}
+
+
+def command_embed(args: argparse.Namespace) -> dict:
+    from arcdemo.checkpoints import CheckpointError, find_checkpoint, load_checkpoint
+    from arcdemo.data import SPLITS, load_split
+    from arcdemo.export import export_embeddings
+    from arcdemo.train import read_split
+
+    stem = find_checkpoint(args.checkpoint)
+    try:
+        model, card = load_checkpoint(stem)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+    dataset = card.get("config", {}).get("dataset", model.spec.dataset)
+    split = args.split or SPLITS[dataset][1]
+    if split not in SPLITS[dataset]:
+        raise UsageError(f"{dataset} has the splits {', '.join(SPLITS[dataset])}, not {split!r}")
+    data = read_split(dataset, split) if model.spec.dataset == "faces" else load_split(dataset, split)
+    if model.spec.dataset == "faces":
+        from arcdemo.data import resize_images
+
+        data = type(data)(resize_images(data.images, model.spec.image_size), data.labels, data.class_names)
+    config = card.get("config", {})
+    tta = {"flip": bool(config.get("flip_tta")), "shift": bool(config.get("shift_tta"))}
+    out = Path(args.out)
+    _writable(out / "embeddings")
+    files = export_embeddings(model, data.images, data.labels, data.class_names, out, tta)
+    return {"checkpoint": str(stem), "split": f"{dataset} {split}", "points": len(data),
+            "files": [str(f) for f in files]}
 
 
 def _leave_process_group(finished: bool) -> None:
@@ -248,13 +362,21 @@ def main(argv: list[str] | None = None) -> int:
     from arcdemo.data import DatasetMissingError
 
     result = None
+    debug = os.environ.get("ARCDEMO_DEBUG", "") not in ("", "0")
     try:
         args = build_parser().parse_args(argv)
-        result = {"train": command_train, "eval": command_eval, "verify": command_verify}[args.command](args)
+        debug = debug or args.debug
+        commands = {"train": command_train, "eval": command_eval, "verify": command_verify,
+                    "calibrate": command_calibrate, "export": command_export, "embed": command_embed}
+        result = commands[args.command](args)
     except UsageError as error:
+        if debug:
+            traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except DatasetMissingError as error:
+        if debug:
+            traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -263,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # the last line of defence: one line, never a traceback
         from arcdemo.train import TrainingDiverged
 
+        if debug:
+            traceback.print_exc()
         kind = "training diverged" if isinstance(error, TrainingDiverged) else type(error).__name__
         print(f"error: {kind}: {error}", file=sys.stderr)
         return EXIT_FAILED

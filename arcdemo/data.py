@@ -21,11 +21,14 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-DATASETS = ("mnist", "cifar10", "fiw")
-# Splits each dataset offers; the second is the one a run is evaluated on. FIW's "val" holds out whole families
-# (identities never seen in training: face models are judged by verification, not by classifying known people).
-SPLITS: dict[str, tuple[str, str]] = {"mnist": ("train", "test"), "cifar10": ("train", "test"), "fiw": ("train", "val")}
-FACE_DATASETS = ("fiw",)  # open-set: evaluated by verification, normalised as "faces"
+# Face training sets (arcdemo.faces.data reads them): open-set, evaluated by verification, normalised as "faces".
+FACE_DATASETS = ("fiw", "celeba", "fiw+celeba")
+DATASETS = ("mnist", "cifar10", *FACE_DATASETS)
+# Splits each dataset offers; the second is the one a run is evaluated on. A face set's "val" holds identities never
+# seen in training: face models are judged by verification, not by classifying known people.
+SPLITS: dict[str, tuple[str, str]] = {
+    "mnist": ("train", "test"), "cifar10": ("train", "test"), **{name: ("train", "val") for name in FACE_DATASETS},
+}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm", ".gif", ".tif", ".tiff")
 
 # Normalisation constants of the original brief (MNIST) and the published CIFAR-10 train statistics.
@@ -212,17 +215,14 @@ def read_image_folder(folder: Path, size: int, channels: int = 3) -> Split:
 def load_split(dataset: str, split: str) -> Split:
     """Load a split (see ``SPLITS``) as uint8 tensors, decoding once and caching as safetensors.
 
-    FIW is aligned face by face (minutes), so ``arcdemo.face_data`` caches the whole aligned set once and
-    cuts both splits from it rather than caching each split here.
+    Face sets are aligned face by face and have their own cache: ``arcdemo.faces.data.face_split`` reads them.
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     if split not in SPLITS[dataset]:
         raise ValueError(f"unknown split {split!r} of {dataset}; choose one of {', '.join(SPLITS[dataset])}")
-    if dataset == "fiw":
-        from arcdemo.face_data import fiw_split
-
-        return fiw_split(split)
+    if dataset in FACE_DATASETS:
+        raise ValueError(f"{dataset} is a face set: read it with arcdemo.faces.data.face_split")
     source = data_root().resolve()
     cache = cache_dir() / f"{dataset}-{split}-{stable_key(str(source))}.safetensors"
     cached = read_cached_split(cache)

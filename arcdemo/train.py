@@ -21,7 +21,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from arcdemo.checkpoints import (
-    checkpoint_paths, find_checkpoint, initialise_from, load_training_state, save_training_state,
+    TrainingState, checkpoint_paths, find_checkpoint, initialise_from, load_training_state, save_training_state,
 )
 from arcdemo.data import (
     DATASETS, FACE_DATASETS, Split, cutmix, evaluation_split, load_split, mixup, model_domain, random_crop_flip,
@@ -195,6 +195,20 @@ def build_spec(config: TrainConfig, train: Split) -> ModelSpec:
     )
 
 
+def recipe(config: TrainConfig) -> dict:
+    """The fields a resumed run must share with the run it continues: all but where it runs."""
+    return {k: v for k, v in asdict(config).items() if k != "device"}
+
+
+def read_split(dataset: str, split: str) -> Split:
+    """A split of any dataset the trainer knows: image sets from ``data``, face sets from ``faces.data``."""
+    if dataset in FACE_DATASETS:
+        from arcdemo.faces.data import face_split
+
+        return face_split(dataset, split)
+    return load_split(dataset, split)
+
+
 def _resized(split: Split, size: int) -> Split:
     return split if not size else Split(resize_images(split.images, size), split.labels, split.class_names)
 
@@ -245,7 +259,7 @@ def train(
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if config.device == "cuda" and world > 1 else config.device)
     torch.manual_seed(config.seed)
     train_split, test_split = data or (
-        load_split(config.dataset, "train"), load_split(config.dataset, evaluation_split(config.dataset))
+        read_split(config.dataset, "train"), read_split(config.dataset, evaluation_split(config.dataset))
     )
     train_split, test_split = _resized(train_split, config.image_size), _resized(test_split, config.image_size)
     if config.train_subset:
@@ -268,10 +282,12 @@ def train(
         worker.submit(sklearn_metrics)
     worker.shutdown(wait=False)
     optimizer: torch.optim.Optimizer | None = None
-    epochs_done = 0
+    epochs_done, wall_before = 0, 0.0
+    history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": []}
     if resume_path is not None and Path(resume_path).exists():
         optimizer = optimizer_ready.result()
-        epochs_done = load_training_state(Path(resume_path), model, optimizer)
+        resumed = load_training_state(Path(resume_path), model, optimizer, recipe(config))
+        epochs_done, wall_before, history = resumed.epochs_done, resumed.wall_time_s, resumed.history or history
     trainable = model if world == 1 else torch.nn.parallel.DistributedDataParallel(model)
 
     steps_per_epoch = len(train_split) // config.batch_size
@@ -279,12 +295,10 @@ def train(
         raise ValueError(f"{len(train_split)} training images are fewer than one batch of {config.batch_size}")
     total_steps = steps_per_epoch * config.epochs
     warmup = config.margin_warmup_steps if config.margin_warmup_steps >= 0 else (steps_per_epoch if config.dim <= 3 else 0)
-    local_batch = config.batch_size // world
     sample = test_split.subset(config.sample_size, seed=config.seed).to(device)
     use_amp = device.type == "cuda" if config.amp is None else config.amp
-    start = time.perf_counter()
-    step = epochs_done * steps_per_epoch
-    history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": []}
+    start = time.perf_counter() - wall_before  # a resumed run's clock goes on from where it stopped
+    step = first_step = epochs_done * steps_per_epoch
     stopped = False
     for epoch in range(epochs_done, config.epochs):
         model.train()
@@ -298,7 +312,7 @@ def train(
             global_index = order[batch_index * config.batch_size : (batch_index + 1) * config.batch_size]
             images = train_split.images[global_index]
             if config.augment and faces:
-                from arcdemo.face_data import augment_faces
+                from arcdemo.faces.augment import augment_faces
 
                 images = augment_faces(images, augment_generator)
             elif config.augment:  # digits are not mirror-symmetric: MNIST gets small shifts only
@@ -342,7 +356,7 @@ def train(
             history["train_accuracy"].append(batch_accuracy)
             yield StepEvent(
                 step, total_steps, epoch + 1, batch_loss, batch_accuracy, lr, model.head.margin_fraction, elapsed,
-                (step - epochs_done * steps_per_epoch) * config.batch_size / max(elapsed, 1e-9),
+                (step - first_step) * config.batch_size / max(elapsed - wall_before, 1e-9),
             )
             if rank == 0 and sample_every and step % sample_every == 0:
                 yield _snapshot(model, sample.images, sample.labels, step)
@@ -350,12 +364,14 @@ def train(
             break
         epochs_done = epoch + 1
         if rank == 0:
-            if resume_path is not None:
-                save_training_state(Path(resume_path), model, optimizer, epochs_done)
             accuracy = evaluate(model, test_split).metrics["accuracy"] if epoch + 1 < config.epochs else None
             if accuracy is not None:
                 history["test_step"].append(step)
                 history["test_accuracy"].append(accuracy)
+            if resume_path is not None:
+                state = TrainingState(epochs_done, time.perf_counter() - start, history, recipe(config))
+                save_training_state(Path(resume_path), model, optimizer, state)
+            if accuracy is not None:
                 yield EpochEvent(epoch + 1, accuracy, time.perf_counter() - start)
     wall = time.perf_counter() - start
     if rank != 0:

@@ -79,7 +79,7 @@ def drawing(rng: np.random.Generator) -> dict:
 
 def draw_latency(key: str, count: int) -> dict:
     """Server-side time of the Draw callback (preprocessing, model, angles, figure with the new point)."""
-    from arcdemo.ui import callbacks, layout
+    from arcdemo.ui import layout
 
     rng = np.random.default_rng(0)
     started = time.perf_counter()

@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ARCDEMO_DATA_ROOT", str(REPO.parent / "shared" / "data"))
 
 from arcdemo.checkpoints import hardware, shipped_dir  # noqa: E402
-from arcdemo.data import Split, load_split  # noqa: E402
-from arcdemo.face_data import family  # noqa: E402
-from arcdemo.face_eval import evaluate_lfw  # noqa: E402
+from arcdemo.data import Split  # noqa: E402
+from arcdemo.faces.data import face_split, family  # noqa: E402
+from arcdemo.faces.evaluate import evaluate_lfw  # noqa: E402
 from arcdemo.presets import preset  # noqa: E402
 from arcdemo.train import DoneEvent, train  # noqa: E402
 
@@ -98,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     results = json.loads(OUT.read_text()) if OUT.exists() else {"points": []}
     done = {p["fraction"] for p in results["points"]}
-    train_split, val_split = load_split("fiw", "train"), load_split("fiw", "val")
+    train_split, val_split = face_split("fiw", "train"), face_split("fiw", "val")
     for fraction in args.fractions:
         if fraction in done:
             continue

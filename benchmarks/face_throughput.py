@@ -2,7 +2,7 @@
 
     python benchmarks/face_throughput.py [--steps 5] [--sizes 112 96 64] [--widths 32] [--threads 2]
 
-One step = face augmentation (``face_data.augment_faces``) + MobileFaceNet forward/backward + ArcFace head over
+One step = face augmentation (``faces.augment.augment_faces``) + MobileFaceNet forward/backward + ArcFace head over
 the 2,037 FIW training identities + SGD, batch 128, channels-last (the trainer's CPU setting), on random uint8
 faces. Median of ``--steps`` timed steps after 2 warm-up steps. Writes benchmarks/results/face_throughput.json.
 
@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 from arcdemo.data import normalise
-from arcdemo.face_data import augment_faces
+from arcdemo.faces.augment import augment_faces
 from arcdemo.model import EmbeddingModel, ModelSpec
 
-FIW_TRAIN_IDENTITIES = 2037  # identities left for training after the held-out families (face_data.split_fiw)
+FIW_TRAIN_IDENTITIES = 2037  # identities left for training after the held-out families (faces.data.source_split)
 FIW_TRAIN_IMAGES = 10471
 OUT = Path(__file__).resolve().parent / "results" / "face_throughput.json"
 

@@ -104,6 +104,59 @@ def test_bad_input_is_one_clear_line(args, needle, capsys):
     assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+def test_writing_over_a_shipped_checkpoint_needs_the_flag(capsys):
+    from arcdemo.checkpoints import shipped_dir
+
+    shipped = shipped_dir() / "mnist-arcface-3d.safetensors"
+    before = shipped.stat().st_mtime_ns
+    assert main(["train", "--preset", "mnist-arcface-3d", "--out", str(shipped_dir() / "mnist-arcface-3d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--overwrite-shipped" in err  # refused before any training
+    assert shipped.stat().st_mtime_ns == before
+
+
+def test_default_output_of_a_preset_is_runs(tmp_path, monkeypatch):
+    from arcdemo import cli
+
+    monkeypatch.chdir(tmp_path)
+    recorded = {}
+    monkeypatch.setattr(cli, "_writable", lambda stem: recorded.setdefault("stem", stem))
+    monkeypatch.setattr("arcdemo.train.train", lambda config, resume_path=None: iter(()))
+    assert main(["train", "--preset", "mnist-arcface-3d", "--quiet"]) == 0
+    assert recorded["stem"] == Path("runs/mnist-arcface-3d")
+
+
+def test_an_interrupted_save_leaves_the_old_checkpoint_loadable(trained, tmp_path, monkeypatch):
+    import arcdemo.checkpoints as checkpoints
+
+    out, _ = trained
+    model, card = load_checkpoint(out)
+    target = tmp_path / "kept"
+    save_checkpoint(target, model, card)
+    good = (target.with_suffix(".safetensors").read_bytes(), target.with_suffix(".json").read_text())
+
+    def dies_half_way(state, path, metadata=None):
+        Path(path).write_bytes(b"half a file")
+        raise KeyboardInterrupt  # the process killed mid-write
+
+    monkeypatch.setattr(checkpoints, "save_file", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(target, model, {**card, "seed": 99})
+    assert (target.with_suffix(".safetensors").read_bytes(), target.with_suffix(".json").read_text()) == good
+    assert load_checkpoint(target)[1]["seed"] == card["seed"]
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary left behind
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    quiet = run_cli("eval", "--checkpoint", str(broken))
+    loud = run_cli("eval", "--checkpoint", str(broken), env={"ARCDEMO_DEBUG": "1"})
+    assert quiet.returncode == loud.returncode == 2
+    assert "Traceback" not in quiet.stderr and quiet.stderr.count("\n") == 1
+    assert "Traceback" in loud.stderr and loud.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
+
+
 def test_missing_dataset_is_one_line_naming_the_variable(tmp_path):
     result = run_cli("train", *TINY, "--out", str(tmp_path / "x"), env={"ARCDEMO_DATA_ROOT": str(tmp_path / "empty"),
                      "ARCDEMO_CACHE_DIR": str(tmp_path / "cache")})

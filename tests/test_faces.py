@@ -1,4 +1,5 @@
-"""Tests for arcdemo.faces: detection, 5-point alignment, image loading, LFW pairs, dlib reference model.
+"""Tests for arcdemo.faces.align and its neighbours: detection, 5-point alignment, image loading, LFW pairs, dlib's
+reference model.
 
 They use the real datasets under $ARCDEMO_DATA_ROOT (default ../shared/data relative to the repo) and
 skip when those are missing.  The whole file runs in ~15 s on 2 busy CPU cores.
@@ -16,7 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from arcdemo import faces as F
+from arcdemo.faces import align as F
+from arcdemo.faces.evaluate import lfw_pairs
+from arcdemo.faces.reference import ReferenceModel
+from arcdemo.inputs import InputError, load_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 _root = Path(os.environ.get("ARCDEMO_DATA_ROOT", "../shared/data"))
@@ -73,8 +77,8 @@ def jpeg_bytes(img: Image.Image, **kw) -> bytes:
 
 def test_import_is_cheap_and_lazy():
     code = (
-        "import sys, arcdemo.faces as F; assert 'dlib' not in sys.modules; "
-        "F.preload(); assert 'dlib' in sys.modules and 'recognizer' not in F._cache"
+        "import sys, arcdemo.faces.align, arcdemo.faces.dlib_models as M; assert 'dlib' not in sys.modules; "
+        "assert 'torch' not in sys.modules; M.preload(); assert 'dlib' in sys.modules and 'resnet' not in M._models"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
@@ -116,41 +120,43 @@ def test_facebox():
 
 def test_load_rgb_modes_from_arrays_and_pil():
     grey = np.arange(12 * 10, dtype=np.uint8).reshape(12, 10)
-    out = F.load_rgb(grey)
+    out = load_rgb(grey)
     assert out.shape == (12, 10, 3) and out.dtype == np.uint8 and (out[..., 0] == grey).all()
     # I;16: 16-bit values are scaled to 8 bit
     i16 = Image.fromarray((grey.astype(np.uint16) * 257))
     assert i16.mode == "I;16"
-    np.testing.assert_array_equal(F.load_rgb(i16)[..., 1], grey)
+    np.testing.assert_array_equal(load_rgb(i16)[..., 1], grey)
     # I (int32) holding 16-bit data, and float in [0, 1]
-    np.testing.assert_array_equal(F.load_rgb(Image.fromarray(grey.astype(np.int32) * 257))[..., 2], grey)
-    np.testing.assert_array_equal(F.load_rgb(grey.astype(np.float32) / 255.0)[..., 0], grey)
+    np.testing.assert_array_equal(load_rgb(Image.fromarray(grey.astype(np.int32) * 257))[..., 2], grey)
+    np.testing.assert_array_equal(load_rgb(grey.astype(np.float32) / 255.0)[..., 0], grey)
     # RGBA: transparent pixels become white, opaque ones keep their colour
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 0] = 200
     rgba[:2, ..., 3] = 255
-    out = F.load_rgb(Image.fromarray(rgba, "RGBA"))
+    out = load_rgb(Image.fromarray(rgba, "RGBA"))
     assert out[0, 0].tolist() == [200, 0, 0] and out[3, 3].tolist() == [255, 255, 255]
     # LA and P
-    assert F.load_rgb(Image.fromarray(grey).convert("LA")).shape == (12, 10, 3)
+    assert load_rgb(Image.fromarray(grey).convert("LA")).shape == (12, 10, 3)
     p = Image.fromarray(np.dstack([grey] * 3)).convert("P")
-    assert F.load_rgb(p).shape == (12, 10, 3)
+    assert load_rgb(p).shape == (12, 10, 3)
     # CMYK: pure cyan -> (0, 255, 255)
     cmyk = Image.new("CMYK", (3, 3), (255, 0, 0, 0))
-    assert F.load_rgb(cmyk)[1, 1].tolist() == [0, 255, 255]
+    assert load_rgb(cmyk)[1, 1].tolist() == [0, 255, 255]
 
 
-def test_load_rgb_rejects_non_images():
-    with pytest.raises(ValueError, match="could not read image"):
-        F.load_rgb(b"this is not an image at all")
+def test_load_rgb_rejects_non_images_with_a_sentence():
+    with pytest.raises(InputError, match="not an image I can read"):
+        load_rgb(b"this is not an image at all")
     # a JPEG cut in half is corrupt, not an image with a grey bottom
     half = jpeg_bytes(Image.new("RGB", (64, 64), (10, 200, 30)))[:300]
-    with pytest.raises(ValueError, match="could not read image"):
-        F.load_rgb(half)
-    with pytest.raises(ValueError, match="could not read image"):
-        F.load_rgb(np.zeros((5, 5, 7)))
-    with pytest.raises(FileNotFoundError):
-        F.load_rgb("/nonexistent/face.jpg")
+    with pytest.raises(InputError, match="could not be read as an image"):
+        load_rgb(half)
+    with pytest.raises(InputError, match="Expected an image array"):
+        load_rgb(np.zeros((5, 5, 7)))
+    with pytest.raises(InputError, match="does not exist"):
+        load_rgb("/nonexistent/face.jpg")
+    with pytest.raises(InputError, match="not an image"):  # the face pipeline says the same sentence
+        F.align_face(b"%PDF-1.4 not a photo")
 
 
 def test_no_face_raises_clear_error():
@@ -217,11 +223,47 @@ def test_fiw_crops_map_to_near_identity():
 def test_assume_cropped_fallback_only_when_declared(monkeypatch):
     f = fiw_files()[0]
     monkeypatch.setattr(F, "_run_detector", lambda img, upsample: [])
+    monkeypatch.setattr(F, "_detect_cnn", lambda rgb: [])
     with pytest.raises(F.NoFaceError):
         F.align_face(f)
     a = F.align_face(f, assume_cropped=True)
     assert a.detection == "cropped_frame" and a.faces_found == 0
     assert np.abs(a.transform[:, :2] - np.eye(2)).max() < 0.15 and np.abs(a.transform[:, 2]).max() < 8
+
+
+@needs_data
+def test_cnn_detector_steps_in_only_when_hog_finds_nothing(monkeypatch):
+    path = lfw(LFW_IMAGES[0])
+    hog = F.align_face(path)
+    assert hog.detection.startswith("hog")
+    # HOG succeeds: the CNN is never asked
+    monkeypatch.setattr(F, "_detect_cnn", lambda rgb: pytest.fail("CNN detector ran although HOG found the face"))
+    F.align_face(path)
+    monkeypatch.undo()
+    # HOG finds nothing: the CNN's box gives the same face, aligned onto the template
+    monkeypatch.setattr(F, "_run_detector", lambda img, upsample: [])
+    cnn = F.align_face(path)
+    assert cnn.detection == "cnn" and cnn.faces_found == 1
+    err = np.linalg.norm(warped_landmarks(cnn) - F.TEMPLATE_112, axis=1)
+    assert err.mean() < 3.0, err
+    assert np.abs(cnn.landmarks - hog.landmarks).max() < 4.0
+    # and nothing found at all is still a sentence, naming every pass tried
+    monkeypatch.setattr(F, "_detect_cnn", lambda rgb: [])
+    with pytest.raises(F.NoFaceError, match="CNN detector"):
+        F.align_face(path)
+
+
+def test_alignment_key_names_the_geometry_not_the_source_text():
+    key = F.ALIGNMENT_KEY
+    assert key == F._alignment_key() and len(key) == 10
+    # the key moves with what shapes a crop (here the template), not with comments or code layout
+    original = F.TEMPLATE_112
+    try:
+        F.TEMPLATE_112 = original + 1.0
+        assert F._alignment_key() != key
+    finally:
+        F.TEMPLATE_112 = original
+    assert F._alignment_key() == key
 
 
 @needs_data
@@ -263,7 +305,7 @@ def test_exif_orientation_is_applied():
     data = jpeg_bytes(src.transpose(Image.Transpose.ROTATE_90), exif=exif.tobytes())
     raw = np.asarray(Image.open(io.BytesIO(data)))
     assert raw.shape[:2] == (160, 160)
-    rgb = F.load_rgb(data)
+    rgb = load_rgb(data)
     assert np.abs(rgb.astype(int) - np.asarray(src, int)).mean() < 6  # upright again
     a = F.align_face(data)
     assert np.abs(a.landmarks - ref.landmarks).max() <= 3.0
@@ -317,7 +359,7 @@ def test_megapixel_photo_box_maps_back_to_full_resolution():
 
 @needs_data
 def test_lfw_pairs():
-    pairs = F.lfw_pairs(DATA)
+    pairs = lfw_pairs(DATA)
     assert len(pairs) == 6000
     assert sum(p[2] for p in pairs) == 3000
     assert sorted({p[3] for p in pairs}) == list(range(10))
@@ -330,15 +372,15 @@ def test_lfw_pairs():
     assert (a.name, b.name, same, fold) == ("Abdel_Madi_Shabneh_0001.jpg", "Dean_Barker_0001.jpg", False, 0)
     assert all(p[0].parent.name == p[0].name.rsplit("_", 1)[0] for p in pairs[:600])
     assert all(p[0].is_file() and p[1].is_file() for p in pairs)
-    assert F.lfw_pairs(FACES / "lfw") == pairs  # the LFW folder itself works too
+    assert lfw_pairs(FACES / "lfw") == pairs  # the LFW folder itself works too
 
 
 @needs_data
 def test_reference_model_separates_same_from_different():
-    pairs = F.lfw_pairs(DATA)
+    pairs = lfw_pairs(DATA)
     fold0 = [p for p in pairs if p[3] == 0]
     subset = fold0[:10] + fold0[300:310]  # 10 matched + 10 mismatched
-    model = F.ReferenceModel()
+    model = ReferenceModel()
     cos = {True: [], False: []}
     dist = {True: [], False: []}
     for a_path, b_path, same, _ in subset:

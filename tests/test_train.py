@@ -98,6 +98,25 @@ def test_resume_continues_to_the_same_weights(small_mnist, tmp_path):
         assert torch.allclose(straight[key].float(), resumed[key].float(), atol=1e-6), key
 
 
+def test_resume_keeps_history_and_clock_and_refuses_another_recipe(small_mnist, tmp_path):
+    from arcdemo.checkpoints import CheckpointError
+
+    config = tiny(sample_every=0, epochs=3)
+    state = tmp_path / "run.resume.safetensors"
+    seen = []
+    for event in train(config, data=small_mnist, should_stop=lambda: len(seen) >= 40, resume_path=state):
+        if isinstance(event, StepEvent):
+            seen.append(event)
+    first_wall = seen[-1].elapsed_s
+    done = run(config, small_mnist, resume_path=state)[-1]
+    assert done.history["step"] == list(range(1, 61))  # the steps before the stop are in the history too
+    assert done.history["test_step"][0] == 20 and len(done.history["test_accuracy"]) == 3
+    assert done.wall_time_s > first_wall  # the clock goes on from the first part's time
+    with pytest.raises(CheckpointError, match=r"another config \(epochs 3 → 4"):
+        run(tiny(sample_every=0, epochs=4), small_mnist, resume_path=state)
+    run(tiny(sample_every=0, epochs=3, device="cpu"), small_mnist, resume_path=state)  # where it runs may change
+
+
 def test_init_from_starts_a_low_d_run_on_high_d_features(small_mnist, tmp_path):
     """Two-stage recipe: the backbone's features come from a 16-D run, the 3-D embedding layer and head are new."""
     from arcdemo.checkpoints import CheckpointError, initialise_from, save_checkpoint

@@ -17,14 +17,12 @@ import numpy as np
 from arcdemo.inputs import InputError
 
 if TYPE_CHECKING:
-    from arcdemo.faces import AlignedFace
-    from arcdemo.verify import Verifier
+    from arcdemo.faces.align import AlignedFace
+    from arcdemo.faces.verify import Verifier
 
-TITLES = {"arcface": "Ours: ArcFace, MobileFaceNet trained on FIW", "reference": "Reference: dlib ResNet"}
-WHY_THEY_DIFFER = (
-    "dlib's reference learned from about 3 million faces of ~7,500 people; ours from 10,471 FIW faces of 2,037 "
-    "people, ~300× less, so its similarities separate people far more reliably."
-)
+SOURCE_NAMES = {"fiw": "FIW", "celeba": "CelebA", "fiw+celeba": "FIW + CelebA"}
+REFERENCE_TITLE = "Reference: dlib ResNet"
+REFERENCE_FACES = 3_000_000  # dlib's model card: ~3 million faces of ~7,500 people
 DISPLAY_SIDE = 640  # photos are shown with their boxes at most this long side (keeps the page light)
 MAX_GALLERY = 12  # people per session gallery
 MAX_NAME = 40  # characters
@@ -35,10 +33,24 @@ _lock = threading.Lock()
 _verifiers: dict[str, Verifier] = {}
 
 
+def title(verifier: Verifier) -> str:
+    if verifier.model == "reference":
+        return REFERENCE_TITLE
+    return f"Ours: ArcFace, MobileFaceNet trained on {SOURCE_NAMES.get(verifier.trained_on[0], verifier.trained_on[0])}"
+
+
+def why_they_differ(ours: Verifier) -> str:
+    """The sentence beside the two verdicts, from our model's card: how much less it learned from."""
+    dataset, images, identities = ours.trained_on
+    return (f"dlib's reference learned from about 3 million faces of ~7,500 people; ours from {images:,} "
+            f"{SOURCE_NAMES.get(dataset, dataset)} faces of {identities:,} people, ~{REFERENCE_FACES / max(images, 1):.0f}× "
+            "fewer faces, so its similarities separate people more reliably.")
+
+
 def verifiers() -> tuple[list[Verifier], list[str]]:
     """Our model (when a face checkpoint is shipped) then the reference, and a note for each that cannot load."""
     from arcdemo.checkpoints import CheckpointError
-    from arcdemo.verify import load_verifier
+    from arcdemo.faces.verify import load_verifier
 
     loaded, notes = [], []
     with _lock:
@@ -47,7 +59,8 @@ def verifiers() -> tuple[list[Verifier], list[str]]:
                 try:
                     _verifiers[name] = load_verifier(name)
                 except CheckpointError as error:
-                    notes.append(f"{TITLES[name]} is not available: {error}")
+                    what = REFERENCE_TITLE if name == "reference" else "Our face model"
+                    notes.append(f"{what} is not available: {error}")
                     continue
             loaded.append(_verifiers[name])
     if not loaded:
@@ -72,7 +85,7 @@ def face_photo(source: Any, which: str = "The photo") -> FacePhoto:
     """Detect the largest face, align it to the template, box every face found; errors name the photo."""
     from PIL import Image
 
-    from arcdemo.faces import NoFaceError, align_face, draw_boxes
+    from arcdemo.faces.align import NoFaceError, align_face, draw_boxes
 
     if source is None:
         raise InputError(f"{which} is missing: upload a photo with a face.")
@@ -96,15 +109,17 @@ class FaceComparison:
     photos: tuple[FacePhoto, FacePhoto]
     verdicts: list[dict]  # Verifier.verdict dicts
     notes: list[str]
+    models: list[Verifier]
 
     def result(self) -> dict:
         """``/verify_faces``'s JSON: the first model's verdict at the top level, every model's under ``models``."""
         return {**self.verdicts[0], "models": self.verdicts}
 
     def summary(self) -> str:
-        lines = [_verdict_markdown(v) for v in self.verdicts]
-        if len(self.verdicts) > 1:
-            lines.append(f"*Why the two differ:* {WHY_THEY_DIFFER}")
+        lines = [_verdict_markdown(v, title(m)) for v, m in zip(self.verdicts, self.models)]
+        ours = [m for m in self.models if m.model == "arcface"]
+        if len(self.verdicts) > 1 and ours:
+            lines.append(f"*Why the two differ:* {why_they_differ(ours[0])}")
         return "\n\n".join([*lines, *(f"*{note}*" for note in self.notes)])
 
 
@@ -115,18 +130,18 @@ def _percent(rate: float | None) -> str:
     return "?" if rate is None else f"{100 * rate:.1f}%"
 
 
-def _verdict_markdown(verdict: dict) -> str:
+def _verdict_markdown(verdict: dict, heading: str) -> str:
     low, high = verdict["uncertain_band"]
     side = "above" if verdict["same_person"] else "below"
     band = (
-        f" Between {low:.3f} and {high:.3f} the verdict is *uncertain*: there LFW saw more than 2% of the other kind "
-        "of pair." if high > low else ""
+        f" Between {low:.3f} and {high:.3f} the verdict is *uncertain*: there validation people saw more than 2% of "
+        "the other kind of pair." if high > low else ""
     )
     return (
-        f"#### {TITLES[verdict['model']]}\n{_DECISIONS[verdict['decision']]} — cosine similarity "
-        f"**{verdict['similarity']:.3f}**, {side} the threshold {verdict['threshold']:.3f}. At that threshold, on LFW, "
-        f"{_percent(verdict['lfw_far_at_threshold'])} of different-person pairs were accepted (FAR) and "
-        f"{_percent(verdict['lfw_frr_at_threshold'])} of same-person pairs rejected (FRR).{band}"
+        f"#### {heading}\n{_DECISIONS[verdict['decision']]} — cosine similarity **{verdict['similarity']:.3f}**, "
+        f"{side} the threshold {verdict['threshold']:.3f}, set on validation people no model here trained on. On LFW "
+        f"it accepted {_percent(verdict['lfw_far_at_threshold'])} of different-person pairs (FAR) and rejected "
+        f"{_percent(verdict['lfw_frr_at_threshold'])} of same-person pairs (FRR).{band}"
     )
 
 
@@ -134,7 +149,7 @@ def compare_faces(first: Any, second: Any, models: list[Verifier] | None = None)
     """Are the two photos the same person? Each model (default: every one available) scores the same faces."""
     found, notes = (models, []) if models else verifiers()
     photos = (face_photo(first, "The first photo"), face_photo(second, "The second photo"))
-    return FaceComparison(photos, [model.compare(photos[0].face, photos[1].face) for model in found], notes)
+    return FaceComparison(photos, [model.compare(photos[0].face, photos[1].face) for model in found], notes, found)
 
 
 # ---------------------------------------------------------------------------------------------------- gallery
@@ -171,8 +186,8 @@ class Identification:
 
 
 def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None = None) -> Identification:
-    """Open-set identification: the nearest enrolled face by cosine, accepted only above the threshold of the first
-    model (default: ours when shipped, else the reference)."""
+    """Open-set identification: the nearest enrolled face by cosine, named only above the first model's threshold
+    for a gallery of this size (``Verifier.gallery_threshold``: a stranger is named at most ~1% of the time)."""
     if not gallery:
         raise InputError("The gallery is empty: enrol at least one named face first.")
     found = models or verifiers()[0]
@@ -185,15 +200,17 @@ def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None
     ranked = sorted(scores.items(), key=lambda item: -item[1][0])
     best, best_scores = ranked[0]
     judge = usable[0]
-    verdict = judge.verdict(best_scores[0], [photo.face.faces_found])
-    name = best if verdict["same_person"] else "unknown"
+    threshold = judge.gallery_threshold(len(gallery))
+    named = best_scores[0] > threshold
+    name = best if named else "unknown"
     headers = ["name", *(f"similarity ({'ours' if m.model == 'arcface' else 'reference'})" for m in usable)]
     rows = [[person, *(round(s, 3) for s in person_scores)] for person, person_scores in ranked]
+    people = "1 person" if len(gallery) == 1 else f"{len(gallery)} people"
     summary = (
-        f"**{name}**" + (f" — similarity {best_scores[0]:.3f} > threshold {judge.threshold:.3f}" if verdict["same_person"]
-                         else f" (nearest: {best}, similarity {best_scores[0]:.3f} ≤ threshold {judge.threshold:.3f})")
-        + (" · *uncertain: close to the threshold*" if verdict["decision"] == "uncertain" else "")
-        + f" · judged by {TITLES[judge.model]}; {photo.note}."
+        f"**{name}**" + (f" — similarity {best_scores[0]:.3f} > threshold {threshold:.3f}" if named
+                         else f" (nearest: {best}, similarity {best_scores[0]:.3f} ≤ threshold {threshold:.3f})")
+        + f" · with {people} enrolled the threshold is set so that a stranger is named at most ~1% of the time"
+        + f" · judged by {title(judge)}; {photo.note}."
     )
     return Identification(photo, name, rows, headers, summary)
 
