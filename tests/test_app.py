@@ -231,7 +231,7 @@ def test_compare_two_losses(client: Client) -> None:
 
 def _lfw_people() -> tuple[str, str, str]:
     """Two photos of one person and one of another, from LFW's same-person pairs."""
-    from arcdemo.faces import lfw_pairs
+    from arcdemo.faces.evaluate import lfw_pairs
     from tests.conftest import DATA_ROOT
 
     if not (DATA_ROOT / "faces" / "lfw" / "pairs.txt").exists():
@@ -270,3 +270,40 @@ def test_enrol_and_identify_in_one_session(client: Client) -> None:
     assert similarity["Ann"] > similarity["Ben"], table  # the reference (LFW 99%) knows Ann's second photo
     with pytest.raises(AppError, match="name"):
         client.predict("", handle_file(first), api_name="/enrol_face")
+
+
+# ------------------------------------------------------------------------------------------------ concurrency
+
+
+def test_concurrent_visitors_with_identical_outputs_all_get_their_files(app_url: str, tmp_path: Path) -> None:
+    """8 sessions at once, each asking for the same pictures: every output file arrives whole.
+
+    Gradio rewrites an array output's cache file in place for every call that produces it, so identical outputs
+    raced (a download cut short: "peer closed connection without sending complete message body"); the app hands
+    Gradio files instead (arcdemo.ui.outputs), which its cache copies once, atomically.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    first, second, _ = _lfw_people()
+    digit = save(tmp_path, "one.png", Image.fromarray(drawn_one()))
+
+    def visitor(number: int) -> list[str]:
+        client = Client(app_url, verbose=False, download_files=str(tmp_path / f"visitor{number}"))
+        errors = []
+        for call in range(12):
+            try:
+                if call % 3 == 2:
+                    outputs = client.predict(handle_file(first), handle_file(second), api_name="/verify_faces")
+                    pictures = outputs[:4]
+                else:
+                    outputs = client.predict(sketch(digit), "mnist-tiny-3d", api_name="/predict_digit")
+                    pictures = [outputs[3]]
+                for picture in pictures:
+                    Image.open(picture).load()  # the whole file arrived and decodes
+            except Exception as error:  # noqa: BLE001 - every failure is counted, whatever it is
+                errors.append(f"visitor {number}, call {call}: {type(error).__name__}: {error}")
+        return errors
+
+    with ThreadPoolExecutor(8) as pool:
+        failures = [e for errors in pool.map(visitor, range(8)) for e in errors]
+    assert failures == [], failures

@@ -605,3 +605,22 @@ def test_model_lists_gain_session_models(tiny_world: TinyWorld) -> None:
     assert ("cifar10-arcface-3d-1200 — trained here", "session:7") in explore["choices"]
     assert classify["choices"][-1][1] == "session:7" and classify["value"] == "cifar10-tiny-3d"
     assert draw["info"] is None and all(key != "session:7" for _, key in draw["choices"])
+
+
+def test_output_images_are_files_written_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identical pictures for many visitors: one file per content, written atomically and never again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from arcdemo.ui import outputs
+
+    monkeypatch.setattr(outputs, "OUTPUT_DIR", tmp_path / "out")
+    picture = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda _: outputs.image_file(picture), range(32)))
+    assert len(set(paths)) == 1
+    written = Path(paths[0]).stat()
+    assert np.array_equal(np.asarray(Image.open(paths[0])), picture)
+    again = outputs.image_file(picture)
+    assert again == paths[0] and Path(again).stat().st_ino == written.st_ino  # reused, not rewritten
+    assert outputs.image_file(picture[::-1]) != again and outputs.image_file(None) is None
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []  # no staging left

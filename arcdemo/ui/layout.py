@@ -26,6 +26,7 @@ from gradio.components.plot import PlotData  # noqa: E402
 from arcdemo.ui import callbacks as cb  # noqa: E402
 from arcdemo.ui import faces  # noqa: E402
 from arcdemo.ui.models import DATASET_TITLES, LOSS_TITLES, REPO, available_models  # noqa: E402
+from arcdemo.ui.outputs import image_file  # noqa: E402
 from arcdemo.ui.plots import FigureJSON  # noqa: E402
 
 log = logging.getLogger("arcdemo.ui")
@@ -192,7 +193,8 @@ def explore(key: str, paint_surface: bool, session: cb.SessionModels) -> tuple:
 
 def _prediction_outputs(prediction: cb.Prediction) -> tuple:
     return (
-        prediction.probabilities, _plot(prediction.figure), prediction.angles, prediction.preview, prediction.summary,
+        prediction.probabilities, _plot(prediction.figure), prediction.angles, image_file(prediction.preview),
+        prediction.summary,
     )
 
 
@@ -250,14 +252,15 @@ def classify_image_live(image: Any, key: str, session: cb.SessionModels) -> tupl
 def verify_faces(first: Any, second: Any) -> tuple:
     comparison = faces.compare_faces(first, second)
     a, b = comparison.photos
-    return a.boxed, b.boxed, a.crop, b.crop, comparison.summary(), comparison.result()
+    images = (image_file(picture) for picture in (a.boxed, b.boxed, a.crop, b.crop))
+    return (*images, comparison.summary(), comparison.result())
 
 
 @_friendly
 def enrol_face(name: str, photo: Any, gallery: faces.Gallery) -> tuple:
     gallery, enrolled = faces.enrol(gallery, name, photo)
     note = f"Enrolled **{name.strip()}** ({enrolled.note}). {len(gallery)} in the gallery."
-    return faces.gallery_items(gallery), note, gallery
+    return [(image_file(crop), name) for crop, name in faces.gallery_items(gallery)], note, gallery
 
 
 def clear_gallery() -> tuple:
@@ -267,7 +270,7 @@ def clear_gallery() -> tuple:
 @_friendly
 def identify_face(photo: Any, gallery: faces.Gallery) -> tuple:
     found = faces.identify(gallery, photo)
-    return found.photo.boxed, found.summary, {"headers": found.headers, "data": found.rows}, found.name
+    return image_file(found.photo.boxed), found.summary, {"headers": found.headers, "data": found.rows}, found.name
 
 
 def _train_outputs(update: cb.TrainUpdate, files: list[str], session: cb.SessionModels) -> tuple:
@@ -561,9 +564,10 @@ def build_demo() -> gr.Blocks:
             # --------------------------------------------------------------------------------------- Faces
             with gr.Tab("Faces", id="faces") as faces_tab:
                 gr.Markdown(
-                    "Two photos → the largest face in each is detected (dlib HOG), its 5 landmarks fitted and the face "
-                    "warped onto one 112×112 template — the same crop the model was trained and tested on. The "
-                    "cosine of the two embeddings against a threshold set on LFW gives the verdict."
+                    "Two photos → the largest face in each is detected (dlib's HOG detector, its CNN detector when HOG "
+                    "finds none), its 5 landmarks fitted and the face warped onto one 112×112 template — the same crop "
+                    "the model was trained and tested on. The cosine of the two embeddings against a threshold set on "
+                    "validation people (never trained on, never LFW) gives the verdict; LFW then says what it costs."
                 )
                 with gr.Row():
                     face_inputs = [
@@ -587,6 +591,12 @@ def build_demo() -> gr.Blocks:
                 with gr.Accordion("Result as JSON (the /verify_faces API)", open=False):
                     face_result = gr.JSON()
                 with gr.Accordion("Gallery: enrol a few people, then identify a new photo among them", open=False):
+                    gr.Markdown(
+                        "Open-set: a photo is named only when its best similarity clears a threshold that grows with "
+                        "the gallery, set on validation people so that a stranger is named at most ~1% of the time "
+                        "whether 1 or 12 people are enrolled (with the one-to-one threshold, each enrolled face would "
+                        "be another chance to name a stranger)."
+                    )
                     gallery_state = gr.State({})
                     with gr.Row():
                         with gr.Column():
