@@ -296,18 +296,25 @@ def command_verify(args: argparse.Namespace) -> dict:
     return {**verifier.compare(*faces), "images": list(args.images), "source": verifier.source}
 
 
-def command_export(args: argparse.Namespace) -> dict:
+def _load_model(name: str):
+    """(path, model, card) of a checkpoint given as a path or a shipped name; a bad one is a UsageError."""
     from arcdemo.checkpoints import CheckpointError, find_checkpoint, load_checkpoint
 
-    stem = find_checkpoint(args.checkpoint)
+    stem = find_checkpoint(name)
     try:
-        model, card = load_checkpoint(stem)
+        return (stem, *load_checkpoint(stem))
     except CheckpointError as error:
         raise UsageError(str(error)) from None
-    try:
-        from arcdemo.export import export_onnx
-    except ImportError:
-        raise UsageError("ONNX export needs the onnx extra: pip install -e '.[onnx]'") from None
+
+
+def command_export(args: argparse.Namespace) -> dict:
+    import importlib.util
+
+    from arcdemo.export import export_onnx
+
+    stem, model, card = _load_model(args.checkpoint)
+    if not all(importlib.util.find_spec(name) for name in ("onnx", "onnxscript")):
+        raise UsageError("ONNX export needs the onnx extra: pip install -e '.[onnx]'")
     out = Path(args.out) if args.out else Path(stem)
     _writable(out)
     paths = export_onnx(model, card, out)
@@ -316,16 +323,11 @@ def command_export(args: argparse.Namespace) -> dict:
 
 
 def command_embed(args: argparse.Namespace) -> dict:
-    from arcdemo.checkpoints import CheckpointError, find_checkpoint, load_checkpoint
     from arcdemo.data import SPLITS, load_split
     from arcdemo.export import export_embeddings
     from arcdemo.train import read_split
 
-    stem = find_checkpoint(args.checkpoint)
-    try:
-        model, card = load_checkpoint(stem)
-    except CheckpointError as error:
-        raise UsageError(str(error)) from None
+    stem, model, card = _load_model(args.checkpoint)
     dataset = card.get("config", {}).get("dataset", model.spec.dataset)
     split = args.split or SPLITS[dataset][1]
     if split not in SPLITS[dataset]:
