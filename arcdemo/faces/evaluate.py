@@ -214,7 +214,7 @@ def stranger_rates(embeddings: np.ndarray, labels: np.ndarray, calibration: dict
     """
     rng = np.random.default_rng(seed)
     by_identity = [np.flatnonzero(labels == c) for c in np.unique(labels)]
-    repeat = [k for k, rows in enumerate(by_identity) if len(rows) >= 2]
+    repeat = {k for k, rows in enumerate(by_identity) if len(rows) >= 2}
     result = {}
     for size in sizes:
         if size + 1 > len(by_identity):
@@ -226,7 +226,7 @@ def stranger_rates(embeddings: np.ndarray, labels: np.ndarray, calibration: dict
             chosen = rng.choice(len(by_identity), size + 1, replace=False)
             members, stranger = chosen[:size], chosen[size]
             # an enrolled person with a second photo is the genuine probe
-            with_second = [k for k in members if k in set(repeat)]
+            with_second = [k for k in members if k in repeat]
             enrolled = np.array([rng.choice(by_identity[k]) for k in members])
             gallery = embeddings[enrolled]
             best = float((gallery @ embeddings[rng.choice(by_identity[stranger])]).max())
