@@ -105,7 +105,7 @@ def roc_figure(results: dict, path: Path) -> None:
     ax.set_xlim(1e-3, 1)
     ax.set_xlabel("false accept rate (different people accepted)")
     ax.set_ylabel("true accept rate")
-    ax.set_title("LFW View-2, 6,000 pairs (dots: thresholds calibrated on validation people)", fontsize=9)
+    ax.set_title("LFW View-2, 6,000 pairs (dots: validation thresholds)", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
