@@ -19,9 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from arcdemo.margins import DecisionRule, psi
 
 ACOS_EPS = 1e-7
 
@@ -66,22 +69,9 @@ def check_loss_arguments(loss: str, margin: float, scale: float) -> None:
             raise ValueError(f"{what} {value!r} is out of range for {loss}: allowed {allowed}")
 
 
-def _psi(theta: torch.Tensor, m1: float, m2: float, m3: float) -> torch.Tensor:
-    """Target logit ψ(θ) before scaling: cos(m1·θ + m2) − m3, kept monotonically decreasing on [0, π].
-
-    Past m1·θ + m2 > π the cosine would turn back up and reward moving *away* from the centre. For ArcFace-like
-    margins (m1 = 1) we use insightface's linear fallback cos θ − m2·sin m2; otherwise SphereFace's
-    ψ(θ) = (−1)^k cos(m1·θ + m2) − 2k, k = ⌊(m1·θ + m2)/π⌋, which is continuous and decreasing for any m1 ≥ 1.
-    """
-    angle = m1 * theta + m2
-    inside = torch.cos(angle) - m3
-    if m1 == 1.0:
-        outside = torch.cos(theta) - m2 * math.sin(m2) - m3
-    else:
-        k = torch.floor(angle / math.pi)
-        sign = 1.0 - 2.0 * torch.remainder(k, 2.0)
-        outside = sign * torch.cos(angle) - 2.0 * k - m3
-    return torch.where(angle <= math.pi, inside, outside)
+def _exact_dtype(embeddings: torch.Tensor) -> torch.dtype:
+    """Cosines are computed in float32 even under autocast; float64 inputs (exact checks) stay float64."""
+    return torch.float64 if embeddings.dtype == torch.float64 else torch.float32
 
 
 class MarginHead(nn.Module):
@@ -117,10 +107,11 @@ class MarginHead(nn.Module):
         self.bias = None if normalise else nn.Parameter(torch.zeros(num_classes))
 
     def cosines(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """cos θ between each embedding and each class (max over sub-centres), in float32."""
+        """cos θ between each embedding and each class (max over sub-centres), in float32 (float64 if given)."""
         with torch.autocast(embeddings.device.type, enabled=False):
-            x = F.normalize(embeddings.float(), dim=1)
-            w = F.normalize(self.weight.float(), dim=1)
+            dtype = _exact_dtype(embeddings)
+            x = F.normalize(embeddings.to(dtype), dim=1)
+            w = F.normalize(self.weight.to(dtype), dim=1)
             cos = x @ w.t()
             if self.subcentres > 1:
                 cos = cos.view(-1, self.num_classes, self.subcentres).amax(dim=2)
@@ -130,7 +121,8 @@ class MarginHead(nn.Module):
         """Margin-free logits for prediction (s·cos θ, or the linear layer for plain softmax)."""
         if not self.normalise:
             with torch.autocast(embeddings.device.type, enabled=False):
-                return F.linear(embeddings.float(), self.weight.float(), self.bias.float())
+                dtype = _exact_dtype(embeddings)
+                return F.linear(embeddings.to(dtype), self.weight.to(dtype), self.bias.to(dtype))
         return self.scale * self.cosines(embeddings)
 
     def centres(self) -> torch.Tensor:
@@ -140,18 +132,37 @@ class MarginHead(nn.Module):
             w = F.normalize(w.view(self.num_classes, self.subcentres, -1).mean(dim=1), dim=1)
         return w
 
+    def effective_margins(self) -> tuple[float, float, float]:
+        """(m1, m2, m3) as trained right now: each margin scaled by the warm-up's ``margin_fraction``."""
+        f = self.margin_fraction
+        return 1.0 + f * (self.m1 - 1.0), f * self.m2, f * self.m3
+
+    def decision_rule(self, norm: float | None = None) -> DecisionRule:
+        """What this head predicts on the unit sphere (softmax: at embedding norm ``norm``, default 1)."""
+        weight = self.weight.detach().double().cpu()
+        classes = torch.arange(self.num_classes).repeat_interleave(self.subcentres).numpy()
+        if not self.normalise:
+            r = 1.0 if norm is None else float(norm)
+            offsets = self.bias.detach().double().cpu().numpy() / r
+            return DecisionRule(weight.numpy(), offsets, classes, self.num_classes, norm=r, kind="linear")
+        margins = self.effective_margins()
+        return DecisionRule(
+            F.normalize(weight, dim=1).numpy(), np.zeros(len(classes)), classes, self.num_classes,
+            margins=None if margins == (1.0, 0.0, 0.0) else margins, easy_margin=self.easy_margin,
+            kind="sub-centre" if self.subcentres > 1 else "cosine",
+        )
+
     def margin_logits(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Logits with the target class's cosine replaced by ψ(θ): what the loss is computed on."""
         if not self.normalise:
             return self.logits(embeddings)
         cos = self.cosines(embeddings)
-        f = self.margin_fraction
-        m1, m2, m3 = 1.0 + f * (self.m1 - 1.0), f * self.m2, f * self.m3
+        m1, m2, m3 = self.effective_margins()
         target_cos = cos.gather(1, labels.view(-1, 1))
         if m1 != 1.0 or m2 != 0.0 or m3 != 0.0:
             theta = torch.acos(target_cos.clamp(-1.0 + ACOS_EPS, 1.0 - ACOS_EPS))
-            psi = _psi(theta, m1, m2, m3)
-            target = torch.where(target_cos > 0, psi, target_cos) if self.easy_margin else psi
+            with_margin = psi(theta, m1, m2, m3, xp=torch)
+            target = torch.where(target_cos > 0, with_margin, target_cos) if self.easy_margin else with_margin
             cos = cos.scatter(1, labels.view(-1, 1), target)
         return self.scale * cos
 
@@ -216,13 +227,19 @@ class FeatureLossHead(nn.Module):
 
     def cosines(self, embeddings: torch.Tensor) -> torch.Tensor:
         with torch.autocast(embeddings.device.type, enabled=False):
-            return F.normalize(embeddings.float(), dim=1) @ self.class_means.t()
+            dtype = _exact_dtype(embeddings)
+            return F.normalize(embeddings.to(dtype), dim=1) @ self.class_means.to(dtype).t()
 
     def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         return self.scale * self.cosines(embeddings)
 
     def centres(self) -> torch.Tensor:
         return F.normalize(self.class_means.detach().float(), dim=1)
+
+    def decision_rule(self, norm: float | None = None) -> DecisionRule:
+        """Nearest class mean in angle; no margin band (the loss's margin is between samples, not to centres)."""
+        means = self.class_means.detach().double().cpu().numpy()  # as ``cosines`` uses them (unit up to rounding)
+        return DecisionRule(means, np.zeros(self.num_classes), np.arange(self.num_classes), self.num_classes)
 
     @torch.no_grad()
     def _update_means(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:

@@ -121,6 +121,11 @@ class EmbeddingModel(nn.Module):
             self.train(was_training)
 
 
+def tta_view_count(flip: bool, shift: bool) -> int:
+    """How many views ``tta_views`` makes, so a reported accuracy can say which protocol it used."""
+    return (2 if flip else 1) * (3 if shift else 1)
+
+
 def tta_views(x: torch.Tensor, flip: bool, shift: bool) -> list[torch.Tensor]:
     """The image, its mirror image (``flip``), and each of those moved 1 px up-left and 1 px down-right with the
     border reflected (``shift``; airbench's TTA level 2 views, here all weighed the same): 1, 2, 3 or 6 views."""

@@ -29,7 +29,8 @@ from arcdemo.data import (
 )
 from arcdemo.evaluate import Evaluation, evaluate_model, evaluate_verification, sklearn_metrics
 from arcdemo.heads import LOSSES, check_loss_arguments
-from arcdemo.model import DEFAULT_BACKBONES, EmbeddingModel, ModelSpec
+from arcdemo.margins import DecisionRule
+from arcdemo.model import DEFAULT_BACKBONES, EmbeddingModel, ModelSpec, tta_view_count
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class SampleEvent:
     step: int
     embeddings: np.ndarray  # (N, D), unit norm
     labels: np.ndarray
-    centres: np.ndarray  # (C, D), unit norm
+    rule: DecisionRule  # what the head predicts right now (softmax: at the subset's median embedding norm)
 
 
 @dataclass(frozen=True)
@@ -234,8 +235,9 @@ def _distributed() -> tuple[int, int]:
 
 @torch.no_grad()
 def _snapshot(model: EmbeddingModel, images: torch.Tensor, labels: torch.Tensor, step: int) -> SampleEvent:
-    embeddings = F.normalize(model.embed(images), dim=1)
-    return SampleEvent(step, embeddings.cpu().numpy(), labels.cpu().numpy(), model.head.centres().cpu().numpy())
+    raw = model.embed(images)
+    rule = model.head.decision_rule(norm=float(raw.norm(dim=1).median()))
+    return SampleEvent(step, F.normalize(raw, dim=1).cpu().numpy(), labels.cpu().numpy(), rule)
 
 
 def train(
@@ -283,11 +285,13 @@ def train(
     worker.shutdown(wait=False)
     optimizer: torch.optim.Optimizer | None = None
     epochs_done, wall_before = 0, 0.0
-    history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": []}
+    history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": [],
+                                       "test_views": []}
     if resume_path is not None and Path(resume_path).exists():
         optimizer = optimizer_ready.result()
         resumed = load_training_state(Path(resume_path), model, optimizer, recipe(config))
         epochs_done, wall_before, history = resumed.epochs_done, resumed.wall_time_s, resumed.history or history
+        history.setdefault("test_views", [1] * len(history.get("test_accuracy", [])))  # states saved before views
     trainable = model if world == 1 else torch.nn.parallel.DistributedDataParallel(model)
 
     steps_per_epoch = len(train_split) // config.batch_size
@@ -368,6 +372,7 @@ def train(
             if accuracy is not None:
                 history["test_step"].append(step)
                 history["test_accuracy"].append(accuracy)
+                history["test_views"].append(1)
             if resume_path is not None:
                 state = TrainingState(epochs_done, time.perf_counter() - start, history, recipe(config))
                 save_training_state(Path(resume_path), model, optimizer, state)
@@ -381,6 +386,7 @@ def train(
     evaluation = evaluate(model, test_split, flip_tta=config.flip_tta, shift_tta=config.shift_tta)
     history["test_step"].append(step)
     history["test_accuracy"].append(evaluation.metrics["accuracy"])
+    history["test_views"].append(tta_view_count(config.flip_tta, config.shift_tta))
     if sample_every:
         yield _snapshot(model, sample.images, sample.labels, step)
     yield DoneEvent(model, evaluation, config, stopped, step, epochs_done, wall, len(train_split), history)

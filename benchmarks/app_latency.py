@@ -116,8 +116,7 @@ def figure_sizes(keys: list[str]) -> dict:
         model = load_model(key)
         evaluation = model.evaluation()
         live = viz.sphere_figure(
-            evaluation.embeddings[:1000], evaluation.labels[:1000], evaluation.centres, model.class_names,
-            margin=model.plot_margin,
+            evaluation.embeddings[:1000], evaluation.labels[:1000], model.decision_rule(), model.class_names,
         )
         sizes[f"{key}: live training sphere (1,000 points)"] = len(live.to_json())
         sizes[f"{key}: side by side"] = len(viz.comparison_figure(live, view.sphere, "a", "b").to_json())

@@ -40,7 +40,8 @@ def test_events_stream_and_the_model_learns(small_mnist):
     assert len(samples) == 5  # every 10 steps + the final snapshot
     assert samples[0].embeddings.shape == (200, 3)
     assert np.allclose(np.linalg.norm(samples[0].embeddings, axis=1), 1, atol=1e-5)
-    assert samples[0].centres.shape == (10, 3)
+    assert samples[0].rule.generators.shape == (10, 3) and samples[0].rule.margins is not None
+    assert samples[-1].rule.margins == (1.0, 0.5, 0.0)  # the margin the head used by then, for the bands
     assert steps[0].margin_fraction < 0.1 and steps[-1].margin_fraction == 1.0  # warm-up over epoch 1 (dim 3)
     assert steps[-1].loss < steps[0].loss
     assert done.evaluation.metrics["accuracy"] > 0.6  # 2 epochs on 2,560 digits

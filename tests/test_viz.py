@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from arcdemo import viz
+from arcdemo.margins import DecisionRule
+from tests.sphere_checks import fibonacci_sphere, painted_classes
 
 NAMES = [f"class {index}" for index in range(10)]
 OCTAHEDRON = np.vstack([np.eye(3), -np.eye(3)])
@@ -31,6 +33,11 @@ def _clustered(dims: int, count: int = 20000, spread: float = 0.25, seed: int = 
     labels = rng.integers(0, 10, count)
     points = _unit(centres)[labels] + rng.normal(size=(count, dims)) * spread / np.sqrt(dims)
     return points, labels, centres
+
+
+def _rule(centres: np.ndarray, margin: float = 0.0) -> DecisionRule:
+    """An ArcFace-like cosine head with these centres (margin m2 in radians; 0: no band)."""
+    return DecisionRule.from_centres(np.asarray(centres, dtype=float), margins=(1.0, margin, 0.0) if margin else None)
 
 
 def _class_traces(figure, names=NAMES):
@@ -63,7 +70,7 @@ def _assert_equidistant_boundaries(arcs: list[np.ndarray], centres: np.ndarray) 
 
 
 def test_octahedron_centres_have_the_cube_as_boundaries():
-    arcs = viz.decision_boundary_arcs(OCTAHEDRON)
+    arcs = viz.boundary_arcs(_rule(OCTAHEDRON))
     assert len(arcs) == 12
     _assert_equidistant_boundaries(arcs, OCTAHEDRON)
     for arc in arcs:
@@ -72,16 +79,16 @@ def test_octahedron_centres_have_the_cube_as_boundaries():
 
 
 def test_cube_centres_merge_repeated_voronoi_vertices():
-    arcs = viz.decision_boundary_arcs(CUBE)  # 4 cocircular centres per face: qhull splits each face in two
+    arcs = viz.boundary_arcs(_rule(CUBE))  # 4 cocircular centres per face: qhull splits each face in two
     assert len(arcs) == 12
     _assert_equidistant_boundaries(arcs, CUBE)
     for arc in arcs:
-        np.testing.assert_allclose(arc[0] @ arc[-1], 0.0, atol=1e-9)  # octahedron edges are quarter circles
+        np.testing.assert_allclose(arc[0] @ arc[-1], 0.0, atol=1e-7)  # octahedron edges are quarter circles
 
 
 def test_random_centres_have_3c_minus_6_boundaries():
     centres = np.random.default_rng(3).normal(size=(10, 3))
-    arcs = viz.decision_boundary_arcs(centres)
+    arcs = viz.boundary_arcs(_rule(centres))
     assert len(arcs) == 3 * 10 - 6
     _assert_equidistant_boundaries(arcs, centres)
 
@@ -89,18 +96,18 @@ def test_random_centres_have_3c_minus_6_boundaries():
 @pytest.mark.parametrize(
     ("centres", "arc_count"),
     [
-        (OCTAHEDRON[:2], 2),  # two classes: the bisecting great circle, in two halves
+        (OCTAHEDRON[:2], 1),  # two classes: the bisecting great circle, closed
         (OCTAHEDRON[[0, 1, 3]], 3),
-        (np.array([[1.0, 0, 0], [1, 0, 0], [2, 0, 0], [0, 1, 0]]), 2),  # duplicates collapse to two centres
+        (np.array([[1.0, 0, 0], [1, 0, 0], [2, 0, 0], [0, 1, 0]]), 1),  # copies never win: two classes
         (np.array([[np.cos(a), np.sin(a), 0] for a in (0.0, 1.0, 2.5, 4.0)]), 4),  # on a great circle
         (np.array([[np.cos(a), np.sin(a), 1.0] for a in (0.0, 1.0, 2.5, 4.0, 5.0)]), 5),  # on a small circle
     ],
 )
 def test_degenerate_centres_get_exact_lune_boundaries(centres, arc_count):
-    arcs = viz.decision_boundary_arcs(centres)
+    arcs = viz.boundary_arcs(_rule(centres))
     assert len(arcs) == arc_count
     _assert_equidistant_boundaries(arcs, np.unique(_unit(centres), axis=0))
-    for curve in viz.margin_band_curves(centres, 0.2):
+    for curve in viz.margin_bands(_rule(centres, 0.2)):
         angles = _sorted_angles(curve, np.unique(_unit(centres), axis=0))
         np.testing.assert_allclose(angles[:, 0] + 0.2, angles[:, 1], atol=1e-5)
 
@@ -109,14 +116,14 @@ def test_degenerate_centres_get_exact_lune_boundaries(centres, arc_count):
     "centres", [np.zeros((0, 3)), np.array([[0, 0, 1.0]]), np.array([[1.0, 0, 0]] * 4), np.array([[0.0, 0, 0]] * 2)]
 )
 def test_too_few_distinct_centres_have_no_boundaries(centres):
-    assert viz.decision_boundary_arcs(centres) == []
-    assert viz.margin_band_curves(centres, 0.3) == []
+    assert viz.boundary_arcs(_rule(centres)) == []
+    assert viz.margin_bands(_rule(centres, 0.3)) == []
 
 
 def test_margin_band_points_use_up_exactly_the_margin():
     centres = np.random.default_rng(0).normal(size=(10, 3))
     margin = 0.3
-    curves = viz.margin_band_curves(centres, margin)
+    curves = viz.margin_bands(_rule(centres, margin))
     assert len(curves) >= 24  # every boundary has a side with room for the margin
     for curve in curves:
         np.testing.assert_allclose(np.linalg.norm(curve, axis=1), 1.0, atol=1e-12)
@@ -131,7 +138,7 @@ def test_margin_bands_cover_the_whole_margin_boundary():
     fractions = np.linspace(0, 1, 10)[:, None, None]
     drawn = np.vstack([  # the polylines themselves, not just their vertices
         _unit((1 - fractions) * curve[:-1] + fractions * curve[1:]).reshape(-1, 3)
-        for curve in viz.margin_band_curves(centres, margin)
+        for curve in viz.margin_bands(_rule(centres, margin))
     ])
     samples = _unit(np.random.default_rng(1).normal(size=(100000, 3)))
     cosines = samples @ centres.T
@@ -153,17 +160,16 @@ def test_margin_bands_cover_the_whole_margin_boundary():
 
 
 def test_two_centres_margin_curves_close_on_themselves():
-    curves = viz.margin_band_curves(OCTAHEDRON[:2], 0.5, n=40)
+    curves = viz.margin_bands(_rule(OCTAHEDRON[:2], 0.5))
     assert len(curves) == 2
     for curve in curves:
-        assert len(curve) == 40
         np.testing.assert_allclose(curve[0], curve[-1], atol=1e-9)
 
 
 def test_no_margin_curves_without_room_for_the_margin():
-    assert viz.margin_band_curves(OCTAHEDRON, 0.0) == []
-    assert viz.margin_band_curves(OCTAHEDRON, -0.1) == []
-    assert viz.margin_band_curves(OCTAHEDRON, np.pi / 2) == []  # neighbours are exactly 90° apart
+    assert viz.margin_bands(_rule(OCTAHEDRON, 0.0)) == []
+    assert viz.margin_bands(_rule(OCTAHEDRON, -0.1)) == []
+    assert viz.margin_bands(_rule(OCTAHEDRON, np.pi / 2)) == []  # neighbours are exactly 90° apart
 
 
 def test_project_to_3d_passes_3d_through_normalised():
@@ -203,7 +209,7 @@ def test_project_to_3d_rejects_2d():
 
 def test_sphere_figure_3d_has_one_trace_per_class_and_a_stable_camera():
     points, labels, centres = _clustered(3, count=500)
-    figure = viz.sphere_figure(points, labels, centres, NAMES, margin=0.2, title="epoch 1")
+    figure = viz.sphere_figure(points, labels, _rule(centres, 0.2), NAMES, title="epoch 1")
     class_traces = _class_traces(figure)
     assert [trace.name for trace in class_traces] == NAMES
     assert sum(len(trace.x) for trace in class_traces) == 500
@@ -221,18 +227,20 @@ def test_sphere_figure_3d_has_one_trace_per_class_and_a_stable_camera():
 
 def test_sphere_figure_without_margin_draws_no_band():
     points, labels, centres = _clustered(3, count=200)
-    figure = viz.sphere_figure(points, labels, centres, NAMES)
+    figure = viz.sphere_figure(points, labels, _rule(centres), NAMES)
     assert not any(trace.name.startswith("margin band") for trace in figure.data)
 
 
 def test_sphere_figure_128d_says_it_is_a_projection_and_stays_small():
     points, labels, centres = _clustered(128)
     figure = viz.sphere_figure(
-        points, labels, centres, NAMES, margin=0.3, highlight=points[0], highlight_label="your digit",
+        points, labels, _rule(centres, 0.3), NAMES, highlight=points[0], highlight_label="your digit",
         paint_surface=True,
     )
-    shown_percent = re.fullmatch(r"PCA projection, (\d+)% variance", figure.layout.title.text)
-    assert shown_percent is not None
+    shown_percent = re.search(r"128-D seen through PCA \((\d+)% variance\)", figure.layout.title.text)
+    assert shown_percent is not None and "none are drawn" in figure.layout.title.text
+    assert not any(trace.type == "mesh3d" or trace.name.startswith(("decision boundary", "margin band"))
+                   for trace in figure.data)  # a projection has no exact boundary to paint or draw
     explained_by_all = 100 * viz.project_to_3d(points[:5000], centres)[2].sum()  # the figure fits on its sample
     assert abs(int(shown_percent.group(1)) - explained_by_all) < 3
     assert [trace.name for trace in _class_traces(figure)] == NAMES
@@ -246,21 +254,20 @@ def test_subsampling_keeps_rare_classes_and_is_deterministic():
     points, labels, centres = _clustered(3, count=5000)
     labels[labels == 7] = 0
     labels[:2] = 7  # a class with only two samples
-    first = viz.sphere_figure(points, labels, centres, NAMES, max_points=400, seed=5)
+    first = viz.sphere_figure(points, labels, _rule(centres), NAMES, max_points=400, seed=5)
     counts = [len(trace.x) for trace in _class_traces(first)]
     assert counts[7] >= 1 and all(count > 0 for count in counts)
     assert 390 <= sum(counts) <= 410
-    assert first.to_json() == viz.sphere_figure(points, labels, centres, NAMES, max_points=400, seed=5).to_json()
+    assert first.to_json() == viz.sphere_figure(points, labels, _rule(centres), NAMES, max_points=400, seed=5).to_json()
 
 
-def test_painted_surface_colours_each_face_by_the_nearest_centre():
+def test_painted_surface_is_the_nearest_centre_everywhere():
     points, labels, centres = _clustered(3, count=100)
-    figure = viz.sphere_figure(points, labels, centres, NAMES, paint_surface=True)
-    mesh = next(trace for trace in figure.data if trace.type == "mesh3d")
-    vertices = np.stack([mesh.x, mesh.y, mesh.z], axis=1)
-    faces = _unit(vertices[np.stack([mesh.i, mesh.j, mesh.k], axis=1)].mean(axis=1))
-    predicted = np.argmax(faces @ _unit(centres).T, axis=1)
-    assert list(mesh.facecolor) == [viz.CLASS_COLOURS[label] for label in predicted]
+    figure = viz.sphere_figure(points, labels, _rule(centres), NAMES, paint_surface=True)
+    directions = fibonacci_sphere(20000)
+    painted = painted_classes(figure, directions)
+    nearest = np.argmax(directions @ _unit(centres).T, axis=1)
+    assert np.mean(painted == nearest) >= 0.9999  # rounding the JSON to 1e-4 is all that may differ
 
 
 def test_sphere_figure_2d_draws_the_unit_circle_with_bisectors():
@@ -269,7 +276,7 @@ def test_sphere_figure_2d_draws_the_unit_circle_with_bisectors():
     labels = np.array([0, 1, 2, 2])
     points = centres[labels] + 0.1
     names = ["a", "b", "c"]
-    figure = viz.sphere_figure(points, labels, centres, names, margin=0.2, highlight=np.array([0.0, 2.0]))
+    figure = viz.sphere_figure(points, labels, _rule(centres, 0.2), names, highlight=np.array([0.0, 2.0]))
     assert figure.layout.uirevision == "circle"
     assert [trace.name for trace in _class_traces(figure, names)] == names
     class_c = _class_traces(figure, names)[2]
@@ -287,16 +294,16 @@ def test_sphere_figure_2d_draws_the_unit_circle_with_bisectors():
 def test_sphere_figure_survives_degenerate_centres():
     points, labels, _ = _clustered(3, count=100)
     labels = labels % 2
-    two = viz.sphere_figure(points, labels, OCTAHEDRON[:2], NAMES[:2], margin=0.3)
+    two = viz.sphere_figure(points, labels, _rule(OCTAHEDRON[:2], 0.3), NAMES[:2])
     assert [trace.name for trace in _class_traces(two, NAMES[:2])] == NAMES[:2]
-    duplicated = viz.sphere_figure(points, labels % 4, np.array([[1.0, 0, 0]] * 4), NAMES[:4], margin=0.3)
+    duplicated = viz.sphere_figure(points, labels % 4, _rule(np.array([[1.0, 0, 0]] * 4), 0.3), NAMES[:4])
     assert "decision boundary" not in [trace.name for trace in duplicated.data]
 
 
 def test_sphere_figure_rejects_mismatched_names():
     points, labels, centres = _clustered(3, count=10)
     with pytest.raises(ValueError):
-        viz.sphere_figure(points, labels, centres, NAMES[:3])
+        viz.sphere_figure(points, labels, _rule(centres), NAMES[:3])
 
 
 # ------------------------------------------------------------------------------------------------ other figures
@@ -331,6 +338,17 @@ def test_curves_figure_pairs_test_accuracy_with_its_own_steps():
     assert list(test.x) == [2, 4] and list(test.y) == [0.4, 0.75] and test.yaxis == "y2"
 
 
+def test_curves_figure_gives_each_test_protocol_its_own_trace():
+    history = {
+        "step": [1, 2, 3], "loss": [2.0, 1.0, 0.5], "train_accuracy": [0.2, 0.6, 0.8],
+        "test_step": [1, 2, 3, 3], "test_accuracy": [0.5, 0.7, 0.8, 0.82], "test_views": [1, 1, 1, 6],
+    }
+    _, _, single, augmented = viz.curves_figure(history).data
+    assert single.name == "test accuracy (1 view: image only)" and list(single.y) == [0.5, 0.7, 0.8]
+    assert augmented.name == "test accuracy (6 views: image, mirror + 1-px shifts)"
+    assert list(augmented.x) == [3] and list(augmented.y) == [0.82] and augmented.mode == "lines+markers"
+
+
 def test_confusion_figure_puts_true_on_y_and_reports_accuracy():
     matrix = np.array([[5, 1], [2, 12]])
     figure = viz.confusion_figure(matrix, ["cat", "dog"])
@@ -360,8 +378,8 @@ def test_angle_histogram_counts_every_angle_in_2_degree_bins():
 
 def test_comparison_figure_puts_two_spheres_side_by_side():
     points, labels, centres = _clustered(3, count=300)
-    left = viz.sphere_figure(points, labels, centres, NAMES, title="epoch 3")
-    right = viz.sphere_figure(points[:, ::-1], labels, centres[:, ::-1], NAMES, margin=0.2)
+    left = viz.sphere_figure(points, labels, _rule(centres), NAMES, title="epoch 3")
+    right = viz.sphere_figure(points[:, ::-1], labels, _rule(centres[:, ::-1], 0.2), NAMES)
     figure = viz.comparison_figure(left, right, "softmax", "ArcFace")
     assert len(figure.data) == len(left.data) + len(right.data)
     assert {trace.scene for trace in figure.data[: len(left.data)]} == {"scene"}
@@ -376,7 +394,7 @@ def test_comparison_figure_puts_two_spheres_side_by_side():
 
 def test_comparison_figure_of_two_circles_uses_flat_axes():
     points, labels, centres = _clustered(2, count=100)
-    circle = viz.sphere_figure(points, labels, centres, NAMES)
+    circle = viz.sphere_figure(points, labels, _rule(centres), NAMES)
     figure = viz.comparison_figure(circle, circle, "a", "b")
     assert figure.layout.yaxis2.scaleanchor == "x2"
     assert {trace.xaxis for trace in figure.data[len(circle.data) :]} == {"x2"}

@@ -93,10 +93,7 @@ def _draw_base(model: LoadedModel) -> SphereBase:
     title = f"{model.key}: your input among {len(reference.labels):,} test images"
     if reference.note:
         title = f"{model.key}: {reference.note}"
-    return sphere_base(
-        reference.embeddings, reference.labels, reference.centres, model.class_names, margin=model.plot_margin,
-        title=title,
-    )
+    return sphere_base(reference.embeddings, reference.labels, model.decision_rule(), model.class_names, title=title)
 
 
 def predict(source: Any, key: str, session: SessionModels | None = None) -> Prediction:
@@ -138,8 +135,16 @@ class ExploreView:
     card: dict
 
 
-def explore(key: str, paint_surface: bool = False, session: SessionModels | None = None) -> ExploreView:
-    """A model's test embeddings on the sphere with boundaries and margin bands, plus its statistics."""
+def explore(
+    key: str, paint_surface: bool = False, session: SessionModels | None = None, norm_factor: float = 1.0
+) -> ExploreView:
+    """A model's test embeddings on the sphere with boundaries and margin bands, plus its statistics.
+
+    ``norm_factor`` scales the embedding norm softmax's regions are drawn at (1 = the test median): its logits
+    W·x + b grow with ‖x‖, so its cells on the sphere change with it; every normalised head ignores it.
+    """
+    if not isinstance(norm_factor, (int, float)) or not 0.05 <= norm_factor <= 20:
+        raise InputError("The embedding-norm factor must be a number between 0.05 and 20.")
     from arcdemo import viz
     from arcdemo.data import DatasetMissingError
 
@@ -153,8 +158,8 @@ def explore(key: str, paint_surface: bool = False, session: SessionModels | None
     if model.spec.embedding_dim > 3:
         title += f" ({model.spec.embedding_dim}-D)"
     sphere = viz.sphere_figure(
-        evaluation.embeddings, evaluation.labels, evaluation.centres, model.class_names,
-        margin=model.plot_margin, title=title, paint_surface=bool(paint_surface),
+        evaluation.embeddings, evaluation.labels, model.decision_rule(float(norm_factor)), model.class_names,
+        title=title, paint_surface=bool(paint_surface),
     )
     frame(sphere, EXPLORE_HEIGHT)
     confusion = viz.confusion_figure(np.asarray(evaluation.metrics["confusion_matrix"]), model.class_names)
@@ -372,11 +377,9 @@ def train_stream(
     from arcdemo import viz
     from arcdemo.train import DoneEvent, EpochEvent, SampleEvent, StepEvent
 
-    resolved = config.resolved()
-    margin = resolved.margin if resolved.loss in ("arcface", "subcenter", "combined") else 0.0
     names = _class_names(config.dataset)
     prefix = f"{label}: " if label else ""
-    series = ("step", "loss", "train_accuracy", "test_step", "test_accuracy")
+    series = ("step", "loss", "train_accuracy", "test_step", "test_accuracy", "test_views")
     history: dict[str, list[float]] = {key: [] for key in series}
     stop = threading.Event()
     events: queue.Queue = queue.Queue()
@@ -413,9 +416,10 @@ def train_stream(
                 elif isinstance(event, EpochEvent):
                     history["test_step"].append(last_step.step if last_step else 0)
                     history["test_accuracy"].append(event.test_accuracy)
+                    history["test_views"].append(1)
                     changed = True
                 elif isinstance(event, DoneEvent):
-                    yield _finish(event, prefix, out_dir, margin, config)
+                    yield _finish(event, prefix, out_dir, config)
                     changed = False
             if finished or last_step is None or not changed or time.perf_counter() - last_sent < interval:
                 continue
@@ -423,7 +427,7 @@ def train_stream(
             sphere = None
             if sample is not None:
                 sphere = viz.sphere_figure(
-                    sample.embeddings, sample.labels, sample.centres, names, margin=margin * last_step.margin_fraction,
+                    sample.embeddings, sample.labels, sample.rule, names,
                     title=f"{prefix}step {sample.step}: {len(sample.labels):,} test points",
                 )
                 frame(sphere, LIVE_HEIGHT)
@@ -452,14 +456,14 @@ def _step_html(step: Any, config: TrainConfig, prefix: str, stopping: bool) -> s
     return _progress_html(step.step / step.total_steps, text)
 
 
-def _finish(done: Any, prefix: str, out_dir: Path | None, margin: float, config: TrainConfig) -> TrainUpdate:
+def _finish(done: Any, prefix: str, out_dir: Path | None, config: TrainConfig) -> TrainUpdate:
     from arcdemo import viz
 
     model, files = _save_trained(done, _run_name(config), out_dir)
     evaluation = done.evaluation
     metrics = evaluation.metrics
     sphere = viz.sphere_figure(
-        evaluation.embeddings, evaluation.labels, evaluation.centres, model.class_names, margin=margin,
+        evaluation.embeddings, evaluation.labels, model.decision_rule(), model.class_names,
         title=f"{prefix}after {done.steps} steps: {len(evaluation.labels):,} test embeddings",
     )
     frame(sphere, LIVE_HEIGHT)

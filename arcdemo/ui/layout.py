@@ -186,8 +186,8 @@ def guard_sketchpad(component: gr.Sketchpad) -> gr.Sketchpad:
 
 @_friendly
 @_gpu()
-def explore(key: str, paint_surface: bool, session: cb.SessionModels) -> tuple:
-    view = cb.explore(key, paint_surface, session)
+def explore(key: str, paint_surface: bool, norm_factor: float, session: cb.SessionModels) -> tuple:
+    view = cb.explore(key, paint_surface, session, norm_factor)
     return view.sphere, view.summary, view.confusion, view.angles, view.card
 
 
@@ -449,14 +449,22 @@ def build_demo() -> gr.Blocks:
                         info=None if all_models else _NO_MODEL[None],
                     )
                     paint = gr.Checkbox(label="Paint the sphere by predicted class", value=False, scale=1)
+                    norm_factor = gr.Slider(
+                        0.25, 4.0, value=1.0, step=0.05, scale=2, label="Softmax: ‖x‖ as a multiple of the test median",
+                        info="softmax predicts argmax(W·x + b): its regions on the sphere move with the embedding's "
+                        "length; normalised heads ignore it",
+                    )
                 with gr.Row():
                     with gr.Column(scale=3):
                         explore_sphere = gr.Plot(show_label=False, elem_id="explore-sphere")
                         gr.Markdown(
-                            "Dots: test images, coloured by their true class. Lines from the centre: the learned "
-                            "**class centres**. Solid black arcs: **decision boundaries** (equal angle to two "
-                            "centres). Dashed: the **margin bands** θᵢ + m = θⱼ that the loss asks every sample "
-                            "to stay inside. Drag to rotate; click a class in the legend to hide it."
+                            "Dots: test images, coloured by their true class. Lines from the centre: the head's "
+                            "**class centres** (every sub-centre for sub-center ArcFace; for softmax the directions "
+                            "of W's rows). Everything else is the model's own prediction, computed from the head: "
+                            "the paint is the class it predicts, solid black curves are its **decision "
+                            "boundaries**, dashed curves the **margin bands** where the loss's ψ(θᵢ) = cos θⱼ "
+                            "(legend: the formula). With more than 3 dimensions the view is a projection and no "
+                            "boundary is drawn. Drag to rotate; click a class in the legend to hide it."
                         )
                     with gr.Column(scale=2):
                         explore_summary = gr.Markdown()
@@ -624,11 +632,12 @@ def build_demo() -> gr.Blocks:
         # ------------------------------------------------------------------------------------------ wiring
         tabs = [explore_tab, train_tab, draw_tab, classify_tab, faces_tab]
         explore_io = dict(
-            fn=explore, inputs=[explore_model, paint, session],
+            fn=explore, inputs=[explore_model, paint, norm_factor, session],
             outputs=[explore_sphere, explore_summary, explore_confusion, explore_angles, explore_card],
         )
         explore_model.change(**explore_io, api_name="explore", concurrency_limit=2)
         paint.change(**explore_io, api_visibility="private", concurrency_id="explore_paint")
+        norm_factor.release(**explore_io, api_visibility="private", concurrency_id="explore_paint")
 
         for trigger in (loss, dataset):
             trigger.change(loss_controls, [loss, dataset], [margin, scale], api_visibility="private", queue=False)

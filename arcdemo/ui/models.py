@@ -24,6 +24,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from arcdemo.evaluate import Evaluation
+    from arcdemo.margins import DecisionRule
     from arcdemo.model import EmbeddingModel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +35,6 @@ LOSS_TITLES = {
     "arcface": "ArcFace", "combined": "Combined margin", "subcenter": "Sub-center ArcFace", "triplet": "Triplet",
     "supcon": "SupCon",
 }
-ANGULAR_MARGIN_LOSSES = ("arcface", "subcenter", "combined")  # margin = m2 in radians: θ_i + m = θ_j is exact
 REFERENCE_SIZE = 2000  # test points drawn behind a drawn digit / uploaded image
 SESSION_PREFIX = "session:"
 
@@ -182,6 +182,7 @@ class Reference:
     embeddings: np.ndarray
     labels: np.ndarray
     centres: np.ndarray
+    norm: float | None = None  # median raw embedding norm (linear heads only: where softmax's regions are drawn)
     note: str = ""  # why it is empty, when it is
 
 
@@ -217,10 +218,10 @@ class LoadedModel:
     def entry(self) -> ModelEntry:
         return ModelEntry(self.key, self.label, self.spec.dataset, self.spec.embedding_dim)
 
-    @property
-    def plot_margin(self) -> float:
-        """The margin drawn as bands on the sphere: only losses whose margin is an angle θ_i + m = θ_j."""
-        return float(self.spec.margin) if self.spec.loss in ANGULAR_MARGIN_LOSSES else 0.0
+    def decision_rule(self, norm_factor: float = 1.0) -> DecisionRule:
+        """What the head predicts on the sphere; softmax's at ``norm_factor`` × the test median embedding norm."""
+        norm = self.reference().norm
+        return self.model.head.decision_rule(norm=None if norm is None else norm * norm_factor)
 
     def evaluation(self) -> Evaluation:
         """The full test-split evaluation (metrics, embeddings, angles); raises DatasetMissingError offline."""
@@ -248,17 +249,21 @@ class LoadedModel:
         from arcdemo.data import DatasetMissingError, load_split
 
         centres = torch.nn.functional.normalize(self.model.head.centres().detach().float().cpu(), dim=1).numpy()
+        linear = not getattr(self.model.head, "normalise", True)
         try:
             split = load_split(self.spec.dataset, "test")
         except (DatasetMissingError, OSError, ValueError) as error:
             empty = np.zeros((0, self.spec.embedding_dim), np.float32)
-            return Reference(empty, np.zeros(0, np.int64), centres, note=f"test points not shown: {error}")
+            return Reference(empty, np.zeros(0, np.int64), centres, 1.0 if linear else None,
+                             note=f"test points not shown: {error}")
         index = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:REFERENCE_SIZE].sort().values
+        images = split.images[index]
+        norm = float(self.model.embed(images).norm(dim=1).median()) if linear else None
         if self._evaluation is not None:
             chosen = index.numpy()
-            return Reference(self._evaluation.embeddings[chosen], self._evaluation.labels[chosen], centres)
-        _, embeddings = self.model.predict(split.images[index])
-        return Reference(embeddings.float().cpu().numpy(), split.labels[index].numpy(), centres)
+            return Reference(self._evaluation.embeddings[chosen], self._evaluation.labels[chosen], centres, norm)
+        _, embeddings = self.model.predict(images)
+        return Reference(embeddings.float().cpu().numpy(), split.labels[index].numpy(), centres, norm)
 
     def draw_base(self, build):  # noqa: ANN001, ANN201 - build: LoadedModel -> SphereBase (ui.plots)
         """The cached figure a new point is spliced into; ``build`` makes it on first use."""

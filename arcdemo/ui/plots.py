@@ -1,7 +1,7 @@
 """Figures the UI sends, and the fast path for "this new point on the sphere".
 
 A drawn digit must come back with its figure in a few milliseconds, but building a sphere with 2,000 test points,
-Voronoi boundaries and margin bands takes ~100+ ms. So the base figure is built once per model with
+boundaries and margin bands takes ~100+ ms. So the base figure is built once per model with
 ``arcdemo.viz.sphere_figure`` and kept as JSON text split before the end of its ``data`` list; each new point is
 one small trace spliced in as text (no Plotly validation, no re-serialising the test points).
 """
@@ -16,6 +16,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+
+    from arcdemo.margins import DecisionRule
 
 HIGHLIGHT_COLOUR = "gold"
 
@@ -91,22 +93,18 @@ class SphereBase:
 
 
 def sphere_base(
-    embeddings: np.ndarray, labels: np.ndarray, centres: np.ndarray, class_names: list[str], *, margin: float,
-    title: str, max_points: int = 2000, height: int = 520,
+    embeddings: np.ndarray, labels: np.ndarray, rule: DecisionRule, class_names: list[str], *, title: str,
+    max_points: int = 2000, height: int = 520,
 ) -> SphereBase:
-    """Build the base figure once (viz.sphere_figure); D > 3 is projected here so new points share the view."""
+    """Build the base figure once (viz.sphere_figure); D > 3 gets its projection fixed here so new points share it."""
     from arcdemo import viz
 
-    dims = centres.shape[1]
+    dims = rule.dims
     axes = None
     if dims > 3:
-        axes, explained = viz.projection_axes(viz.unit_rows(embeddings), viz.unit_rows(centres))
-        embeddings = viz.unit_rows(embeddings @ axes.T) if len(embeddings) else np.zeros((0, 3))
-        centres = viz.unit_rows(centres @ axes.T)
-        note = f"{dims}-D embedding seen through PCA: the view keeps {100 * explained.sum():.0f}% of the variance"
-        title = f"{title}<br><sup>{note}</sup>"
-    figure = frame(viz.sphere_figure(embeddings, labels, centres, class_names, margin=margin, title=title,
-                                     max_points=max_points), height)
+        axes, _ = viz.projection_axes(viz.unit_rows(embeddings), viz.unit_rows(rule.generators))
+    figure = frame(viz.sphere_figure(embeddings, labels, rule, class_names, title=title, max_points=max_points,
+                                     axes=axes), height)
     text = figure.to_json()
     parsed = json.loads(text)
     data = json.dumps(parsed["data"], separators=(",", ":"))
