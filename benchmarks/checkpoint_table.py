@@ -13,7 +13,7 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
 def row(card: dict, name: str, size: int) -> str:
     metrics, config = card["metrics"], card["config"]
-    if config["dataset"] == "fiw":
+    if card["model"]["dataset"] == "faces":
         result = (f"LFW {100 * metrics['lfw_accuracy']:.2f} ± {100 * metrics['lfw_accuracy_std']:.2f}%, "
                   f"EER {100 * metrics['lfw_eer']:.1f}%; ORL EER {100 * metrics['orl_eer']:.1f}%")
     else:

@@ -1,6 +1,7 @@
 """Which FIW and CelebA identities are LFW people? The exclusion list the face training sets drop.
 
-    python benchmarks/lfw_overlap.py            # aligns the sources and LFW if not cached (~1 h on 2 cores), then ~1 min
+    python benchmarks/lfw_overlap.py            # aligns the sources and LFW if not cached (~1 h on 2 cores),
+                                                # then ~1 min
 
 For every training identity, the mean of dlib's centred reference descriptors of its first faces is compared with
 each LFW person's (``arcdemo.faces.overlap``); an identity whose best LFW person clears ``MATCH_COSINE`` and beats

@@ -8,7 +8,7 @@ both the 112 px crop our model embeds and the dlib chip the reference embeds, so
 same faces, pairs, no-face rule and protocol (``arcdemo.faces.evaluate``). The reference's operating point is
 calibrated on the validation identities of ``--dataset`` (default fiw+celeba), as ours is; each model's LFW FAR/FRR
 are then measured at its own calibrated threshold. Our model is included when ``--checkpoint`` (default
-checkpoints/faces-arcface) exists.
+checkpoints/faces-arcface-celeba) exists.
 
 Writes benchmarks/results/lfw.json and, for runs over whole folds, checkpoints/reference/lfw.json: the reference's
 calibration and LFW numbers that ``python -m arcdemo verify --model reference`` and the app use.
@@ -98,7 +98,8 @@ def roc_figure(results: dict, path: Path) -> None:
     for name, metrics in results.items():
         far, tar = metrics["lfw_roc"]["far"], metrics["lfw_roc"]["tar"]
         line, = ax.plot([max(f, 1e-4) for f in far], tar,
-                        label=f"{titles[name]}: {100 * metrics['lfw_accuracy']:.2f}%, EER {100 * metrics['lfw_eer']:.1f}%")
+                        label=f"{titles[name]}: {100 * metrics['lfw_accuracy']:.2f}%, "
+                              f"EER {100 * metrics['lfw_eer']:.1f}%")
         ax.plot(max(metrics["lfw_far_at_threshold"], 1e-4), 1 - metrics["lfw_frr_at_threshold"], "o",
                 color=line.get_color())
     ax.set_xscale("log")

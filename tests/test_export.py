@@ -28,7 +28,7 @@ def real_images(dataset: str, count: int = 64) -> torch.Tensor:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mnist-arcface-128d", "cifar10-arcface-512d", "faces-arcface"])
+@pytest.mark.parametrize("name", ["mnist-arcface-128d", "cifar10-arcface-512d", "faces-arcface-celeba"])
 def test_onnx_runs_what_pytorch_runs(name, tmp_path, capsys):
     code = main(["export", "--checkpoint", name, "--out", str(tmp_path / name)])
     assert code == 0

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from arcdemo.data import Split
+from arcdemo.evaluate import unit_rows
 from arcdemo.faces import data as face_data
 from arcdemo.faces.evaluate import calibrate, stranger_rates
-from arcdemo.evaluate import unit_rows
 from arcdemo.faces.overlap import is_match, lfw_overlap, match_rates
 from arcdemo.faces.verify import Verifier, gallery_far, gallery_threshold
 

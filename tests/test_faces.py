@@ -123,7 +123,7 @@ def test_load_rgb_modes_from_arrays_and_pil():
     out = load_rgb(grey)
     assert out.shape == (12, 10, 3) and out.dtype == np.uint8 and (out[..., 0] == grey).all()
     # I;16: 16-bit values are scaled to 8 bit
-    i16 = Image.fromarray((grey.astype(np.uint16) * 257))
+    i16 = Image.fromarray(grey.astype(np.uint16) * 257)
     assert i16.mode == "I;16"
     np.testing.assert_array_equal(load_rgb(i16)[..., 1], grey)
     # I (int32) holding 16-bit data, and float in [0, 1]

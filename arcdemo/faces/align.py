@@ -28,7 +28,7 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -49,7 +49,7 @@ __all__ = [
     "ALIGNMENT_KEY",
 ]
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 # --------------------------------------------------------------------------------------
 # Template
@@ -149,7 +149,7 @@ class FaceBox:
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.left, self.top, self.right, self.bottom)
 
-    def clipped(self, width: int, height: int) -> "FaceBox":
+    def clipped(self, width: int, height: int) -> FaceBox:
         return FaceBox(
             min(max(self.left, 0), width),
             min(max(self.top, 0), height),
@@ -161,7 +161,7 @@ class FaceBox:
         return dlib_module().rectangle(int(self.left), int(self.top), int(self.right) - 1, int(self.bottom) - 1)
 
     @staticmethod
-    def _from_dlib(rect, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> "FaceBox":
+    def _from_dlib(rect, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> FaceBox:
         # dlib rectangles are inclusive; FaceBox is exclusive on the right/bottom.
         return FaceBox(
             int(round((rect.left() - dx) / scale)),
@@ -431,7 +431,7 @@ def align_face(source: ImageSource, *, size: int = 112, assume_cropped: bool = F
     boxes: list[FaceBox] = []
     how = "hog"
     tried = []
-    for how, upsample, pad in _detection_passes(h, w):
+    for how, upsample, pad in _detection_passes(h, w):  # noqa: B007 -- `how` is read after the loop (detection=how)
         boxes = _detect(rgb, _DETECT_MAX_SIDE, upsample, pad)
         tried.append(f"upsample={upsample}" + (f" padded {int(pad * 100)}%" if pad else ""))
         if boxes:

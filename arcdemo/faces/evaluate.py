@@ -33,7 +33,9 @@ UNCERTAIN_ERROR = 0.02  # a verdict is "uncertain" where validation saw more tha
 IMPOSTOR_PAIRS = 400_000  # different-identity validation pairs behind the gallery rule (FAR down to ~1e-5)
 
 
-def uncertain_band(scores: np.ndarray, same: np.ndarray, threshold: float, error: float = UNCERTAIN_ERROR) -> list[float]:
+def uncertain_band(
+    scores: np.ndarray, same: np.ndarray, threshold: float, error: float = UNCERTAIN_ERROR
+) -> list[float]:
     """[low, high] around the threshold where a verdict should not be trusted.
 
     Above ``high`` fewer than ``error`` of different-person pairs scored; below ``low`` fewer than ``error`` of

@@ -43,7 +43,8 @@ def why_they_differ(ours: Verifier) -> str:
     """The sentence beside the two verdicts, from our model's card: how much less it learned from."""
     dataset, images, identities = ours.trained_on
     return (f"dlib's reference learned from about 3 million faces of ~7,500 people; ours from {images:,} "
-            f"{SOURCE_NAMES.get(dataset, dataset)} faces of {identities:,} people, ~{REFERENCE_FACES / max(images, 1):.0f}× "
+            f"{SOURCE_NAMES.get(dataset, dataset)} faces of {identities:,} people, "
+            f"~{REFERENCE_FACES / max(images, 1):.0f}× "
             "fewer faces, so its similarities separate people more reliably.")
 
 
@@ -194,7 +195,9 @@ def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None
     photo = face_photo(source, "The photo to identify")
     usable = [model for model in found if all(model.model in entry for entry in gallery.values())]
     if not usable:
-        raise InputError("The gallery was enrolled with a face model this server no longer has: clear it and enrol again.")
+        raise InputError(
+            "The gallery was enrolled with a face model this server no longer has: clear it and enrol again."
+        )
     probes = {model.model: model.embed(photo.face) for model in usable}
     scores = {name: [float(np.dot(entry[m.model], probes[m.model])) for m in usable] for name, entry in gallery.items()}
     ranked = sorted(scores.items(), key=lambda item: -item[1][0])
