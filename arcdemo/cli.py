@@ -1,5 +1,5 @@
-"""Command line: ``python -m arcdemo train|eval|verify|calibrate``. Progress on stderr, one JSON object on the last
-stdout line.
+"""Command line: ``python -m arcdemo train|eval|verify|calibrate|export|embed|points``. Progress on stderr,
+one JSON object on the last stdout line.
 
 Bad input gets one clear line on stderr and exit code 2 (1 for a run that failed); the traceback only with
 ``--debug`` or ``ARCDEMO_DEBUG=1``.
@@ -17,7 +17,7 @@ import traceback
 from dataclasses import fields
 from pathlib import Path
 
-from arcdemo.heads import LOSSES
+from arcdemo.margins import LOSSES
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="are two face photos the same person? (one JSON line)")
     verify.add_argument("images", nargs=2, metavar="IMAGE")
     verify.add_argument("--model", choices=("arcface", "reference"), default="arcface",
-                        help="arcface: ours (checkpoints/faces-arcface); reference: dlib's ResNet")
-    verify.add_argument("--checkpoint", help="our face model (default checkpoints/faces-arcface)")
+                        help="arcface: ours (checkpoints/faces-arcface-celeba); reference: dlib's ResNet")
+    verify.add_argument("--checkpoint", help="our face model (default checkpoints/faces-arcface-celeba)")
 
     calibrate = commands.add_parser(
         "calibrate", help="face model: threshold, band and gallery rule on validation identities, then LFW + ORL")
@@ -109,7 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--checkpoint", required=True)
     embed.add_argument("--split", help="test or train (MNIST/CIFAR-10); val for face models (default: test / val)")
     embed.add_argument("--out", required=True, help="folder for embeddings.safetensors, vectors.tsv, metadata.tsv")
-    for sub in (train, evaluate, verify, calibrate, export, embed):
+    points = commands.add_parser(
+        "points", help="the test points Explore and Draw show, written beside each checkpoint (no dataset needed then)")
+    points.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT",
+                        help="paths or shipped names (default: every shipped MNIST/CIFAR-10 checkpoint)")
+    for sub in (train, evaluate, verify, calibrate, export, embed, points):
         sub.add_argument("--debug", action="store_true", help="show the traceback of an error (or ARCDEMO_DEBUG=1)")
     return parser
 
@@ -173,10 +177,15 @@ def command_train(args: argparse.Namespace) -> dict:
             if isinstance(event, StepEvent):
                 bar.total = event.total_steps
                 bar.n = event.step
-                bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}", acc=f"{event.train_accuracy:.3f}", refresh=False)
+                bar.set_postfix(
+                    epoch=event.epoch, loss=f"{event.loss:.3f}", acc=f"{event.train_accuracy:.3f}", refresh=False
+                )
                 bar.refresh()
             elif isinstance(event, EpochEvent):
-                bar.write(f"epoch {event.epoch}: {measure} {event.test_accuracy:.4f} ({event.elapsed_s:.0f} s)", file=sys.stderr)
+                bar.write(
+                    f"epoch {event.epoch}: {measure} {event.test_accuracy:.4f} ({event.elapsed_s:.0f} s)",
+                    file=sys.stderr,
+                )
             elif isinstance(event, DoneEvent):
                 done = event
     if done is None or done.model is None:  # a non-zero DDP rank
@@ -207,7 +216,8 @@ FACE_TERMS = ("FIW (Families In the Wild) and CelebA: non-commercial research us
 
 
 def _calibrate_card(stem: Path, dataset: str | None = None) -> dict:
-    """Calibrate a face checkpoint on validation identities, test it on LFW + ORL at that threshold, rewrite its card."""
+    """Calibrate a face checkpoint on validation identities, test it on LFW + ORL at that threshold,
+    rewrite its card."""
     from arcdemo.checkpoints import load_checkpoint, write_card
     from arcdemo.faces.evaluate import calibrate_model, evaluate_faces
 
@@ -346,6 +356,32 @@ def command_embed(args: argparse.Namespace) -> dict:
             "files": [str(f) for f in files]}
 
 
+def command_points(args: argparse.Namespace) -> dict:
+    from arcdemo.checkpoints import shipped_dir
+    from arcdemo.data import load_split
+    from arcdemo.evaluate import card_tta, drawn_points, evaluate_model
+    from arcdemo.points import save_points
+
+    names = args.checkpoints or [
+        path.stem for path in sorted(shipped_dir().glob("*.json"))
+        if json.loads(path.read_text()).get("model", {}).get("dataset") in ("mnist", "cifar10")
+    ]
+    written = {}
+    for name in names:
+        stem, model, card = _load_model(name)
+        if model.spec.dataset not in ("mnist", "cifar10"):
+            raise UsageError(f"{name}: test points are for MNIST/CIFAR-10 models (faces have their own tab)")
+        split = load_split(model.spec.dataset, "test")
+        evaluation = evaluate_model(model, split, **card_tta(card.get("config", {})))
+        card_accuracy = card.get("metrics", {}).get("accuracy")
+        if card_accuracy is not None and abs(evaluation.metrics["accuracy"] - card_accuracy) > 1e-3:
+            raise UsageError(f"{name}: test accuracy {evaluation.metrics['accuracy']:.4f} is not its card's "
+                             f"{card_accuracy:.4f}; re-evaluate the card before shipping its points")
+        path = save_points(stem, drawn_points(model, split, evaluation))
+        written[str(path)] = {"accuracy": evaluation.metrics["accuracy"], "bytes": path.stat().st_size}
+    return {"points": written}
+
+
 def _leave_process_group(finished: bool) -> None:
     """DDP teardown: after a finished run, wait for every rank before destroying the group.
 
@@ -369,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         debug = debug or args.debug
         commands = {"train": command_train, "eval": command_eval, "verify": command_verify,
-                    "calibrate": command_calibrate, "export": command_export, "embed": command_embed}
+                    "calibrate": command_calibrate, "export": command_export, "embed": command_embed,
+                    "points": command_points}
         result = commands[args.command](args)
     except UsageError as error:
         if debug:

@@ -9,6 +9,7 @@ import numpy as np
 
 from arcdemo.data import Split
 from arcdemo.model import EmbeddingModel
+from arcdemo.points import DrawnPoints, shown_subset
 
 
 def sklearn_metrics() -> ModuleType:
@@ -41,7 +42,9 @@ def angles_to_centres(embeddings: np.ndarray, centres: np.ndarray) -> np.ndarray
     return np.degrees(np.arccos(np.clip(x @ c.T, -1.0, 1.0)))
 
 
-def intra_inter_angles(embeddings: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def intra_inter_angles(
+    embeddings: np.ndarray, labels: np.ndarray, centres: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per sample, in degrees: angle to its own class centre, and to the nearest *other* centre."""
     angles = angles_to_centres(embeddings, centres)
     rows = np.arange(len(labels))
@@ -104,6 +107,19 @@ def evaluate_model(model: EmbeddingModel, split: Split, flip_tta: bool = False, 
     return Evaluation(metrics, embeddings, labels, predictions, probabilities, centres, intra, inter)
 
 
+def drawn_points(model: EmbeddingModel, split: Split, evaluation: Evaluation) -> DrawnPoints:
+    """What Explore and Draw show of an evaluation: its drawn subset, its angles, the head's decision rule and, for
+    a linear head, the raw single-view embedding norm its regions are drawn at."""
+    import torch
+
+    index = shown_subset(len(evaluation.labels))
+    norm = None
+    if not getattr(model.head, "normalise", True):
+        norm = float(model.embed(split.images[torch.from_numpy(index)]).norm(dim=1).median())
+    return DrawnPoints(index, evaluation.embeddings[index], evaluation.labels[index], evaluation.intra_deg,
+                      evaluation.inter_deg, model.head.decision_rule(), norm)
+
+
 # --- verification: scores of pairs (higher = more likely the same identity) --------------------------------------
 
 
@@ -124,7 +140,9 @@ def equal_error_rate(scores: np.ndarray, same: np.ndarray) -> tuple[float, float
     d0, d1 = frr[i - 1] - far[i - 1], frr[i] - far[i]
     t = d0 / (d0 - d1) if d0 != d1 else 0.0
     eer = far[i - 1] + t * (far[i] - far[i - 1])
-    threshold = thresholds[i - 1] + t * (thresholds[i] - thresholds[i - 1]) if np.isfinite(thresholds[i - 1]) else thresholds[i]
+    threshold = (
+        thresholds[i - 1] + t * (thresholds[i] - thresholds[i - 1]) if np.isfinite(thresholds[i - 1]) else thresholds[i]
+    )
     return float(eer), float(threshold)
 
 

@@ -16,57 +16,14 @@ flows through arccos and stays finite (|dθ/dcos| ≤ 1/√(2ε − ε²) ≈ 2.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arcdemo.margins import DecisionRule, psi
+from arcdemo.margins import LOSSES, DecisionRule, check_loss_arguments, psi
 
 ACOS_EPS = 1e-7
-
-
-@dataclass(frozen=True)
-class LossSpec:
-    """What a loss name means: its defaults and the ranges a user may choose from."""
-
-    name: str
-    margin: float  # default margin (radians for angular margins, cosine units for CosFace/triplet)
-    scale: float  # default scale s (for SupCon: 1/temperature)
-    margin_range: tuple[float, float]  # inclusive
-    scale_range: tuple[float, float]  # inclusive
-    margin_meaning: str
-    uses_scale: bool = True
-
-
-LOSSES: dict[str, LossSpec] = {
-    spec.name: spec
-    for spec in (
-        LossSpec("softmax", 0.0, 1.0, (0.0, 0.0), (1.0, 1.0), "none (plain linear layer + bias)", uses_scale=False),
-        LossSpec("normface", 0.0, 16.0, (0.0, 0.0), (1.0, 128.0), "none (normalised softmax)"),
-        LossSpec("sphereface", 1.5, 30.0, (1.0, 6.0), (1.0, 128.0), "multiplicative angle margin m1 (θ → m1·θ)"),
-        LossSpec("cosface", 0.35, 30.0, (0.0, 1.0), (1.0, 128.0), "additive cosine margin m3 (cos θ − m3)"),
-        LossSpec("arcface", 0.5, 30.0, (0.0, 1.5), (1.0, 128.0), "additive angular margin m2 in radians (θ + m2)"),
-        LossSpec("combined", 0.3, 30.0, (0.0, 1.5), (1.0, 128.0), "m2 of cos(m1·θ + m2) − m3 (m1, m3 separate)"),
-        LossSpec("subcenter", 0.5, 30.0, (0.0, 1.5), (1.0, 128.0), "additive angular margin m2, k sub-centres"),
-        LossSpec("triplet", 0.2, 16.0, (0.0, 2.0), (1.0, 128.0), "triplet margin on the chord distance ‖a−b‖"),
-        LossSpec("supcon", 0.0, 10.0, (0.0, 0.0), (1.0, 100.0), "none (scale = 1/temperature)"),
-    )
-}
-
-
-def check_loss_arguments(loss: str, margin: float, scale: float) -> None:
-    """Raise ValueError with the allowed range when a loss gets an unusable margin or scale."""
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    spec = LOSSES[loss]
-    for what, value, (low, high) in (("margin", margin, spec.margin_range), ("scale", scale, spec.scale_range)):
-        if not math.isfinite(value) or not low <= value <= high:
-            allowed = f"{low:g}" if low == high else f"[{low:g}, {high:g}]"
-            raise ValueError(f"{what} {value!r} is out of range for {loss}: allowed {allowed}")
 
 
 def _exact_dtype(embeddings: torch.Tensor) -> torch.dtype:
@@ -142,9 +99,9 @@ class MarginHead(nn.Module):
         weight = self.weight.detach().double().cpu()
         classes = torch.arange(self.num_classes).repeat_interleave(self.subcentres).numpy()
         if not self.normalise:
-            r = 1.0 if norm is None else float(norm)
-            offsets = self.bias.detach().double().cpu().numpy() / r
-            return DecisionRule(weight.numpy(), offsets, classes, self.num_classes, norm=r, kind="linear")
+            bias = self.bias.detach().double().cpu().numpy()
+            rule = DecisionRule(weight.numpy(), bias, classes, self.num_classes, norm=1.0, kind="linear")
+            return rule if norm is None else rule.at_norm(float(norm))
         margins = self.effective_margins()
         return DecisionRule(
             F.normalize(weight, dim=1).numpy(), np.zeros(len(classes)), classes, self.num_classes,

@@ -95,6 +95,12 @@ class DecisionRule:
             return self
         return replace(self, generators=self.generators[keep], offsets=self.offsets[keep], classes=self.classes[keep])
 
+    def at_norm(self, norm: float) -> DecisionRule:
+        """A linear rule redrawn at embedding norm ``norm`` (offsets are b / r); other rules ignore the norm."""
+        if self.kind != "linear":
+            return self
+        return replace(self, offsets=self.offsets * (1.0 if self.norm is None else self.norm) / norm, norm=float(norm))
+
     @property
     def dims(self) -> int:
         return self.generators.shape[1]
@@ -142,3 +148,43 @@ class DecisionRule:
 
     def formula(self) -> str:
         return margin_formula(*self.margins) if self.margins else ""
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """What a loss name means: its defaults and the ranges a user may choose from."""
+
+    name: str
+    margin: float  # default margin (radians for angular margins, cosine units for CosFace/triplet)
+    scale: float  # default scale s (for SupCon: 1/temperature)
+    margin_range: tuple[float, float]  # inclusive
+    scale_range: tuple[float, float]  # inclusive
+    margin_meaning: str
+    uses_scale: bool = True
+
+
+LOSSES: dict[str, LossSpec] = {
+    spec.name: spec
+    for spec in (
+        LossSpec("softmax", 0.0, 1.0, (0.0, 0.0), (1.0, 1.0), "none (plain linear layer + bias)", uses_scale=False),
+        LossSpec("normface", 0.0, 16.0, (0.0, 0.0), (1.0, 128.0), "none (normalised softmax)"),
+        LossSpec("sphereface", 1.5, 30.0, (1.0, 6.0), (1.0, 128.0), "multiplicative angle margin m1 (θ → m1·θ)"),
+        LossSpec("cosface", 0.35, 30.0, (0.0, 1.0), (1.0, 128.0), "additive cosine margin m3 (cos θ − m3)"),
+        LossSpec("arcface", 0.5, 30.0, (0.0, 1.5), (1.0, 128.0), "additive angular margin m2 in radians (θ + m2)"),
+        LossSpec("combined", 0.3, 30.0, (0.0, 1.5), (1.0, 128.0), "m2 of cos(m1·θ + m2) − m3 (m1, m3 separate)"),
+        LossSpec("subcenter", 0.5, 30.0, (0.0, 1.5), (1.0, 128.0), "additive angular margin m2, k sub-centres"),
+        LossSpec("triplet", 0.2, 16.0, (0.0, 2.0), (1.0, 128.0), "triplet margin on the chord distance ‖a−b‖"),
+        LossSpec("supcon", 0.0, 10.0, (0.0, 0.0), (1.0, 100.0), "none (scale = 1/temperature)"),
+    )
+}
+
+
+def check_loss_arguments(loss: str, margin: float, scale: float) -> None:
+    """Raise ValueError with the allowed range when a loss gets an unusable margin or scale."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    spec = LOSSES[loss]
+    for what, value, (low, high) in (("margin", margin, spec.margin_range), ("scale", scale, spec.scale_range)):
+        if not math.isfinite(value) or not low <= value <= high:
+            allowed = f"{low:g}" if low == high else f"[{low:g}, {high:g}]"
+            raise ValueError(f"{what} {value!r} is out of range for {loss}: allowed {allowed}")

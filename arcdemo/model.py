@@ -60,7 +60,9 @@ class EmbeddingModel(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.spec = spec
-        self.backbone = build_backbone(spec.backbone, spec.embedding_dim, spec.in_channels, width=spec.width, **spec.extra)
+        self.backbone = build_backbone(
+            spec.backbone, spec.embedding_dim, spec.in_channels, width=spec.width, **spec.extra
+        )
         self.head: Head = build_head(
             spec.loss, spec.embedding_dim, spec.num_classes, margin=spec.margin, scale=spec.scale, m1=spec.m1,
             m3=spec.m3, subcentres=spec.subcentres, easy_margin=spec.easy_margin,

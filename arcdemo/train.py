@@ -21,15 +21,27 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from arcdemo.checkpoints import (
-    TrainingState, checkpoint_paths, find_checkpoint, initialise_from, load_training_state, save_training_state,
+    TrainingState,
+    checkpoint_paths,
+    find_checkpoint,
+    initialise_from,
+    load_training_state,
+    save_training_state,
 )
 from arcdemo.data import (
-    DATASETS, FACE_DATASETS, Split, cutmix, evaluation_split, load_split, mixup, model_domain, random_crop_flip,
+    DATASETS,
+    FACE_DATASETS,
+    Split,
+    cutmix,
+    evaluation_split,
+    load_split,
+    mixup,
+    model_domain,
+    random_crop_flip,
     resize_images,
 )
 from arcdemo.evaluate import Evaluation, evaluate_model, evaluate_verification, sklearn_metrics
-from arcdemo.heads import LOSSES, check_loss_arguments
-from arcdemo.margins import DecisionRule
+from arcdemo.margins import LOSSES, DecisionRule, check_loss_arguments
 from arcdemo.model import DEFAULT_BACKBONES, EmbeddingModel, ModelSpec, tta_view_count
 
 
@@ -39,7 +51,7 @@ class TrainConfig:
 
     dataset: str = "mnist"
     loss: str = "arcface"
-    margin: float | None = None  # None = the loss's default (radians for angular margins; see heads.LOSSES)
+    margin: float | None = None  # None = the loss's default (radians for angular margins; see margins.LOSSES)
     scale: float | None = None  # s; None = the loss's default
     dim: int = 3  # embedding dimension
     epochs: int = 3
@@ -90,13 +102,15 @@ class TrainConfig:
             (2 <= self.batch_size <= 65536, f"batch size must be in [2, 65536], got {self.batch_size}"),
             (self.optimizer in ("sgd", "adam"), f"optimizer must be sgd or adam, got {self.optimizer!r}"),
             (self.schedule in ("onecycle", "cosine"), f"schedule must be onecycle or cosine, got {self.schedule!r}"),
-            (self.lr is None or (math.isfinite(self.lr) and 0 < self.lr <= 10), f"lr must be in (0, 10], got {self.lr}"),
+            (self.lr is None or (math.isfinite(self.lr) and 0 < self.lr <= 10),
+             f"lr must be in (0, 10], got {self.lr}"),
             (math.isfinite(self.weight_decay) and 0 <= self.weight_decay < 1, "weight decay must be in [0, 1)"),
             (1 <= self.subcentres <= 16, f"subcentres must be in [1, 16], got {self.subcentres}"),
             (self.mixup >= 0 and self.cutmix >= 0, "mixup/cutmix α must be ≥ 0"),
             (self.train_subset >= 0, "train subset must be ≥ 0"),
             (not (self.shift_tta and self.dataset in FACE_DATASETS), "shift-TTA is for MNIST/CIFAR-10, not faces"),
-            (self.image_size == 0 or 16 <= self.image_size <= 512, f"image size must be 0 or 16-512: {self.image_size}"),
+            (self.image_size == 0 or 16 <= self.image_size <= 512,
+             f"image size must be 0 or 16-512: {self.image_size}"),
             (self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device {self.device!r}"),
             (not self.init_from or checkpoint_paths(find_checkpoint(self.init_from))[1].exists(),
              f"init_from: no checkpoint {self.init_from!r} (a path, or the name of a shipped checkpoint)"),
@@ -258,7 +272,9 @@ def train(
     rank, world = _distributed()
     if config.batch_size % world:
         raise ValueError(f"batch size {config.batch_size} is not divisible by the {world} processes")
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if config.device == "cuda" and world > 1 else config.device)
+    device = torch.device(
+        f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if config.device == "cuda" and world > 1 else config.device
+    )
     torch.manual_seed(config.seed)
     train_split, test_split = data or (
         read_split(config.dataset, "train"), read_split(config.dataset, evaluation_split(config.dataset))
@@ -285,8 +301,8 @@ def train(
     worker.shutdown(wait=False)
     optimizer: torch.optim.Optimizer | None = None
     epochs_done, wall_before = 0, 0.0
-    history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [], "test_accuracy": [],
-                                       "test_views": []}
+    history: dict[str, list[float]] = {"step": [], "loss": [], "train_accuracy": [], "test_step": [],
+                                       "test_accuracy": [], "test_views": []}
     if resume_path is not None and Path(resume_path).exists():
         optimizer = optimizer_ready.result()
         resumed = load_training_state(Path(resume_path), model, optimizer, recipe(config))
@@ -298,7 +314,9 @@ def train(
     if steps_per_epoch == 0:
         raise ValueError(f"{len(train_split)} training images are fewer than one batch of {config.batch_size}")
     total_steps = steps_per_epoch * config.epochs
-    warmup = config.margin_warmup_steps if config.margin_warmup_steps >= 0 else (steps_per_epoch if config.dim <= 3 else 0)
+    warmup = (
+        config.margin_warmup_steps if config.margin_warmup_steps >= 0 else (steps_per_epoch if config.dim <= 3 else 0)
+    )
     sample = test_split.subset(config.sample_size, seed=config.seed).to(device)
     use_amp = device.type == "cuda" if config.amp is None else config.amp
     start = time.perf_counter() - wall_before  # a resumed run's clock goes on from where it stopped
@@ -350,7 +368,9 @@ def train(
             step += 1
             with torch.no_grad():
                 correct = (model.head.logits(embeddings.detach()).argmax(1) == y).float().sum()
-                stats = torch.stack([loss.detach().float() * len(y), correct, torch.tensor(float(len(y)), device=device)])
+                stats = torch.stack(
+                    [loss.detach().float() * len(y), correct, torch.tensor(float(len(y)), device=device)]
+                )
                 if world > 1:
                     dist.all_reduce(stats)
             batch_loss, batch_accuracy = (stats[0] / stats[2]).item(), (stats[1] / stats[2]).item()
@@ -398,7 +418,8 @@ def run_card(done: DoneEvent) -> dict:
     return {
         "config": asdict(c),
         "metrics": done.evaluation.metrics,
-        "data": {"dataset": c.dataset, "train_images": done.train_images, "test_images": done.evaluation.metrics["samples"]},
+        "data": {"dataset": c.dataset, "train_images": done.train_images,
+                 "test_images": done.evaluation.metrics["samples"]},
         "seed": c.seed,
         "epochs": done.epochs_done,
         "steps": done.steps,

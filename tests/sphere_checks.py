@@ -1,4 +1,5 @@
-"""Reading a drawn sphere back: which class the paint shows in a given direction (for the picture-is-the-model tests)."""
+"""Reading a drawn sphere back: which class the paint shows in a given direction
+(for the picture-is-the-model tests)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_ui import TinyWorld, drawn_one, tiny_world, tiny_world_path  # noqa: F401 - fixtures
+from tests.test_ui import TinyWorld, drawn_one, sketch_value, tiny_world, tiny_world_path  # noqa: F401 - fixtures
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -88,12 +88,19 @@ def test_explore_unknown_model_is_a_sentence(client: Client) -> None:
 # ------------------------------------------------------------------------------------------------- draw
 
 
-def test_predict_digit(client: Client, tmp_path: Path) -> None:
+def test_predict_digit(client: Client, tiny_world: TinyWorld, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
+    from arcdemo.ui import callbacks as cb
+
     path = save(tmp_path, "one.png", Image.fromarray(drawn_one()))
     probabilities, sphere, angles, preview, summary = client.predict(
         sketch(path), "mnist-tiny-3d", api_name="/predict_digit"
     )
-    assert probabilities["label"] in [str(i) for i in range(10)]
+    for key, value in tiny_world.env().items():
+        monkeypatch.setenv(key, value)
+    direct = cb.predict(sketch_value(drawn_one()), "mnist-tiny-3d")  # the same drawing, no server in between
+    assert probabilities["label"] == direct.label
+    top = probabilities["confidences"][0]
+    assert top["label"] == direct.label and top["confidence"] == pytest.approx(direct.probabilities[direct.label])
     assert len(probabilities["confidences"]) == 3  # top 3
     assert plot_json(sphere)["data"][-1]["marker"]["color"] == "gold"
     assert len(angles["data"]) == 10 and angles["headers"][1].startswith("angle")
@@ -159,7 +166,7 @@ def test_classify_bad_files(client: Client, tmp_path: Path) -> None:
 def test_train_streams_and_the_model_joins_the_session(client: Client) -> None:
     job = client.submit(**SETTINGS, api_name="/train")
     statuses, spheres = [], 0
-    for status, sphere, curves, files in job:
+    for status, sphere, _curves, _files in job:
         statuses.append(status)
         spheres += isinstance(sphere, dict) and sphere.get("type") == "plotly"
     final = job.outputs()[-1]
@@ -232,10 +239,9 @@ def test_compare_two_losses(client: Client) -> None:
 def _lfw_people() -> tuple[str, str, str]:
     """Two photos of one person and one of another, from LFW's same-person pairs."""
     from arcdemo.faces.evaluate import lfw_pairs
-    from tests.conftest import DATA_ROOT
+    from tests.conftest import DATA_ROOT, require_data
 
-    if not (DATA_ROOT / "faces" / "lfw" / "pairs.txt").exists():
-        pytest.skip("LFW not under the data root")
+    require_data("faces", "lfw", "pairs.txt")
     same = [(a, b) for a, b, is_same, _ in lfw_pairs(DATA_ROOT / "faces") if is_same]
     return str(same[0][0]), str(same[0][1]), str(same[60][0])
 

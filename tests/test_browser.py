@@ -220,8 +220,41 @@ def _good_cifar_model() -> bool:
     return False
 
 
+def show_in_explore(page, key: str, paint: bool) -> bytes:  # noqa: ANN001
+    """Pick ``key`` in Explore (painted or not) and return the sphere panel's screenshot once it is drawn."""
+    import re
+
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Explore").click()
+    field = page.locator("#explore-model input")
+    field.click()
+    field.fill(key)
+    page.get_by_role("option", name=re.compile(f"^{re.escape(key)} ")).first.click()
+    box = page.locator("#explore-paint input")
+    if box.is_checked() != paint:
+        box.click()
+    expect(page.locator("#explore-sphere")).to_contain_text(f"{key}:", timeout=120_000)
+    page.wait_for_timeout(4000)
+    return page.locator("#explore-sphere").screenshot()
+
+
+def side_by_side(pictures: list[bytes], path: Path) -> None:
+    """Panels next to each other in one PNG (each scaled to 700 px wide)."""
+    from PIL import Image
+
+    images = [Image.open(io.BytesIO(png)).convert("RGB") for png in pictures]
+    images = [image.resize((700, round(image.height * 700 / image.width))) for image in images]
+    canvas = Image.new("RGB", (700 * len(images), max(image.height for image in images)), "white")
+    for position, image in enumerate(images):
+        canvas.paste(image, (700 * position, 0))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG", optimize=True)
+    _save_small(buffer.getvalue(), path, width=1400, limit=600_000)
+
+
 def make_screenshots(folder: Path, tabs: list[str]) -> None:
-    """The README's screenshots, one per tab, with the shipped checkpoints and a full live training (1 epoch).
+    """The README's screenshots, one per tab, with the shipped checkpoints and a live training with the tab's defaults.
 
     Classify shows a classified example only when a CIFAR-10 checkpoint of ≥ 50% test accuracy exists (a toy
     model's confident wrong answer would mislead); otherwise the tab as it opens.
@@ -240,6 +273,11 @@ def make_screenshots(folder: Path, tabs: list[str]) -> None:
         page.wait_for_timeout(3000)
         if "explore" in tabs:
             _save_small(page.screenshot(full_page=True), folder / "screenshot-explore.png")
+
+        if "regions" in tabs:  # softmax's regions as its head predicts them, beside ArcFace's cones
+            pictures = [show_in_explore(page, key, paint=True) for key in ("mnist-softmax-3d", "mnist-arcface-3d")]
+            side_by_side(pictures, folder / "softmax_vs_arcface.png")
+            show_in_explore(page, "mnist-arcface-3d", paint=False)
 
         if "draw" in tabs:
             draw_seven(page)

@@ -3,18 +3,20 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from arcdemo.checkpoints import load_checkpoint
 from arcdemo.data import FACE_DATASETS, load_split
-from arcdemo.evaluate import card_tta, evaluate_model
+from arcdemo.evaluate import card_tta, drawn_points, evaluate_model
+from arcdemo.points import load_points
 from arcdemo.presets import PRESETS
 from tests.conftest import REPO, require_data
 
 CHECKPOINTS = REPO / "checkpoints"
 SHIPPED = sorted(path.with_suffix("") for path in CHECKPOINTS.glob("*.json"))
 EXPECTED = {f"mnist-{loss}-3d" for loss in ("softmax", "normface", "sphereface", "cosface", "arcface")} | {
-    "mnist-arcface-128d", "faces-arcface", "cifar10-arcface-3d",
+    "mnist-arcface-128d", "faces-arcface-celeba", "cifar10-arcface-3d",
 }
 
 
@@ -40,9 +42,24 @@ def test_checkpoint_reproduces_its_card(stem: Path):
     if config["dataset"] in FACE_DATASETS:
         return check_face_card(model, card)
     require_data({"mnist": "MNIST", "cifar10": "cifar10"}[config["dataset"]])
-    evaluation = evaluate_model(model, load_split(config["dataset"], "test"), **card_tta(config))
+    split = load_split(config["dataset"], "test")
+    evaluation = evaluate_model(model, split, **card_tta(config))
     assert evaluation.metrics["accuracy"] == pytest.approx(card["metrics"]["accuracy"], abs=0.001)
     assert json.loads(stem.with_suffix(".json").read_text())["metrics"]["samples"] == evaluation.metrics["samples"]
+    check_shipped_points(stem, drawn_points(model, split, evaluation))
+
+
+def check_shipped_points(stem: Path, fresh) -> None:  # noqa: ANN001 - points.DrawnPoints
+    """What Explore and Draw read from disk is what a fresh evaluation of these weights gives."""
+    shipped = load_points(stem)
+    assert shipped is not None, f"no points for these weights: run `python -m arcdemo points {stem.name}`"
+    assert np.array_equal(shipped.index, fresh.index) and np.array_equal(shipped.labels, fresh.labels)
+    np.testing.assert_allclose(shipped.embeddings, fresh.embeddings, atol=2e-3)  # float16 on disk
+    np.testing.assert_allclose(shipped.intra_deg, fresh.intra_deg, atol=0.05)
+    np.testing.assert_allclose(shipped.inter_deg, fresh.inter_deg, atol=0.05)
+    assert (shipped.norm is None) == (fresh.norm is None)
+    if fresh.norm is not None:
+        assert shipped.norm == pytest.approx(fresh.norm, rel=1e-3)
 
 
 def check_face_card(model, card: dict) -> None:

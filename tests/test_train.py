@@ -8,7 +8,16 @@ import torch
 
 from arcdemo.data import load_split
 from arcdemo.heads import MarginHead
-from arcdemo.train import DoneEvent, EpochEvent, SampleEvent, StepEvent, TrainConfig, TrainingDiverged, learning_rate, train
+from arcdemo.train import (
+    DoneEvent,
+    EpochEvent,
+    SampleEvent,
+    StepEvent,
+    TrainConfig,
+    TrainingDiverged,
+    learning_rate,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +33,9 @@ def run(config, data, **kwargs):
 
 
 def tiny(**overrides):
-    values = dict(dataset="mnist", dim=3, epochs=2, batch_size=128, sample_every=10, sample_size=200, seed=3, optimizer="adam")
+    values = dict(
+        dataset="mnist", dim=3, epochs=2, batch_size=128, sample_every=10, sample_size=200, seed=3, optimizer="adam"
+    )
     return TrainConfig(**{**values, **overrides})
 
 

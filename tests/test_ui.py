@@ -27,6 +27,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import require_data
+
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("ARCDEMO_DATA_ROOT", REPO.parent / "shared" / "data")).resolve()
 
@@ -113,8 +115,8 @@ def build_tiny_world(base: Path) -> TinyWorld:
     with _WORLD_LOCK:
         if (base / "ready").exists():
             return world
-        if not (REAL_DATA / "MNIST" / "raw").is_dir() or not (REAL_DATA / "cifar10" / "test").is_dir():
-            pytest.skip(f"MNIST/CIFAR-10 not under {REAL_DATA} (set ARCDEMO_DATA_ROOT)")
+        require_data("MNIST", "raw")
+        require_data("cifar10", "test")
         saved = {key: os.environ.get(key) for key in world.env()}
         os.environ.update(world.env())
         try:
@@ -519,7 +521,7 @@ def test_training_desk_one_at_a_time_and_stop() -> None:
 
 def test_page_copies_match_the_core() -> None:
     from arcdemo.data import CIFAR10_CLASSES
-    from arcdemo.heads import LOSSES
+    from arcdemo.margins import LOSSES
     from arcdemo.ui import callbacks as cb
     from arcdemo.ui import layout
     from arcdemo.ui.models import LOSS_TITLES
@@ -527,7 +529,7 @@ def test_page_copies_match_the_core() -> None:
     assert list(LOSS_TITLES) == list(LOSSES)
     start = cb.TRAIN_DEFAULTS
     spec = LOSSES[start["loss"]]
-    assert (spec.margin, spec.scale, spec.margin_meaning) == (start["margin"], start["scale"], layout.DEFAULT_MARGIN_MEANING)
+    assert (spec.margin, spec.scale) == (start["margin"], start["scale"])
     cb.training_config(**start).resolved()  # the page's starting values are a valid run
     assert layout.CIFAR10_TEXT == ", ".join(CIFAR10_CLASSES)
 

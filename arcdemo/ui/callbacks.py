@@ -29,7 +29,9 @@ from arcdemo.ui.models import (
     THREADS,
     LoadedModel,
     ModelNotFound,
+    TestSetMissing,
     load_model,
+    shown_model,
 )
 from arcdemo.ui.plots import FigureJSON, SphereBase, frame, sphere_base
 
@@ -46,12 +48,12 @@ REFRESH_S = 0.5  # at most this often a training streams a new figure
 EXPLORE_HEIGHT, LIVE_HEIGHT = 640, 560  # px of the sphere figures
 PREVIEW_SCALE = 5  # model input shown at 5× (28 → 140 px), nearest-neighbour so pixels stay visible
 
-# The Train tab's starting values (also what benchmarks/app_latency.py --train times). One MNIST epoch of 3-D
-# ArcFace on this 2-core CPU, idle (2026-12-01, `python benchmarks/app_latency.py --train` for the default): warm-up
-# over 150 steps 98.41% in 14.3 s from pressing Train (98.72% in 13.3 s with the later strided-stem MNIST CNN);
-# over the whole epoch 98.03% in 15.6 s; Adam 97.76%; batch 256 at lr 0.2 96.72%.
+# The Train tab's starting values (also what benchmarks/app_latency.py --train times): two epochs of 3-D ArcFace
+# on MNIST, the margin ramped in over 150 steps, SGD at 0.1. Chosen on held-out training digits by
+# `python benchmarks/train_defaults.py` (benchmarks/results/train_defaults.json): 1 epoch 98.38%, 2 epochs 99.22%,
+# 3 epochs 99.32% but past 60 s on this 2-core CPU; a one-epoch warm-up or lr 0.2 did no better.
 TRAIN_DEFAULTS = dict(
-    dataset="mnist", loss="arcface", margin=0.5, scale=30.0, dim=3, epochs=1, lr=0.0, warmup_steps=150,
+    dataset="mnist", loss="arcface", margin=0.5, scale=30.0, dim=3, epochs=2, lr=0.0, warmup_steps=150,
     optimizer="sgd", batch_size=128, seed=0, train_subset=0,
 )
 
@@ -89,11 +91,16 @@ class Prediction:
 
 
 def _draw_base(model: LoadedModel) -> SphereBase:
-    reference = model.reference()
-    title = f"{model.key}: your input among {len(reference.labels):,} test images"
-    if reference.note:
-        title = f"{model.key}: {reference.note}"
-    return sphere_base(reference.embeddings, reference.labels, model.decision_rule(), model.class_names, title=title)
+    from arcdemo.data import DatasetMissingError
+
+    try:
+        points = model.drawn_points()
+        embeddings, labels = points.embeddings, points.labels
+        title = f"{model.key}: your input among {len(labels):,} test images"
+    except DatasetMissingError as error:
+        embeddings, labels = np.zeros((0, model.spec.embedding_dim), np.float32), np.zeros(0, np.int64)
+        title = f"{model.key}: test points not shown: {error}"
+    return sphere_base(embeddings, labels, model.decision_rule(), model.class_names, title=title)
 
 
 def predict(source: Any, key: str, session: SessionModels | None = None) -> Prediction:
@@ -105,7 +112,7 @@ def predict(source: Any, key: str, session: SessionModels | None = None) -> Pred
     p, embedding = probabilities[0], embeddings[0]
     names = model.class_names
     base = model.draw_base(_draw_base)
-    centres = model.reference().centres
+    centres = model.unit_centres()
     angles = np.degrees(np.arccos(np.clip(centres @ (embedding / max(np.linalg.norm(embedding), 1e-12)), -1, 1)))
     best = int(np.argmax(p))
     order = np.argsort(angles)
@@ -146,31 +153,29 @@ def explore(
     if not isinstance(norm_factor, (int, float)) or not 0.05 <= norm_factor <= 20:
         raise InputError("The embedding-norm factor must be a number between 0.05 and 20.")
     from arcdemo import viz
-    from arcdemo.data import DatasetMissingError
 
-    model = load_model(key, session)
     try:
-        evaluation = model.evaluation()
-    except DatasetMissingError as error:
-        dataset = DATASET_TITLES.get(model.spec.dataset)
-        raise InputError(f"The {dataset} test set is not available here: {error}") from None
-    title = f"{model.key}: {len(evaluation.labels):,} test embeddings"
-    if model.spec.embedding_dim > 3:
-        title += f" ({model.spec.embedding_dim}-D)"
+        shown = shown_model(key, session)
+    except TestSetMissing as error:
+        raise InputError(str(error)) from None
+    points, names, metrics = shown.points, shown.class_names, shown.metrics
+    title = f"{shown.key}: {len(points.labels):,} of {points.samples:,} test embeddings"
+    if shown.embedding_dim > 3:
+        title += f" ({shown.embedding_dim}-D)"
     sphere = viz.sphere_figure(
-        evaluation.embeddings, evaluation.labels, model.decision_rule(float(norm_factor)), model.class_names,
-        title=title, paint_surface=bool(paint_surface),
+        points.embeddings, points.labels, points.decision_rule(float(norm_factor)), names, title=title,
+        paint_surface=bool(paint_surface),
     )
     frame(sphere, EXPLORE_HEIGHT)
-    confusion = viz.confusion_figure(np.asarray(evaluation.metrics["confusion_matrix"]), model.class_names)
+    confusion = viz.confusion_figure(np.asarray(metrics["confusion_matrix"]), names)
     confusion.update_layout(height=420)
-    angles = viz.angle_histogram_figure(evaluation.intra_deg, evaluation.inter_deg)
+    angles = viz.angle_histogram_figure(points.intra_deg, points.inter_deg)
     angles.update_layout(
         title="Angles: to its own centre vs to the nearest other centre", height=380,
         margin=dict(t=50, b=10), legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"),
     )
-    summary = explore_summary(model, evaluation.metrics)
-    return ExploreView(sphere, summary, confusion, angles, _card_for_display(model.card))
+    summary = explore_summary(shown.key, shown.card, metrics)
+    return ExploreView(sphere, summary, confusion, angles, _card_for_display(shown.card))
 
 
 def _card_for_display(card: Mapping) -> dict:
@@ -184,18 +189,18 @@ def _degrees(value: Any) -> str:
     return f"{value:.1f}°" if isinstance(value, (int, float)) and math.isfinite(value) else "–"
 
 
-def explore_summary(model: LoadedModel, metrics: Mapping) -> str:
-    """Accuracy, angle statistics and the loss in a few markdown lines."""
-    from arcdemo.heads import LOSSES
+def explore_summary(key: str, card: Mapping, metrics: Mapping) -> str:
+    """Accuracy, angle statistics and the loss in a few markdown lines, from a model's card and test metrics."""
+    from arcdemo.margins import LOSSES
 
-    spec = model.spec
-    loss = LOSSES.get(spec.loss)
+    spec = card["model"]
+    loss = LOSSES.get(spec["loss"])
     margin_text = ""
     if loss is not None and loss.margin_range != (0.0, 0.0):
-        unit = f" rad = {math.degrees(spec.margin):.1f}°" if spec.loss in ("arcface", "subcenter", "combined") else ""
-        margin_text = f" · margin m = {spec.margin:.2f}{unit} ({loss.margin_meaning})"
-    scale_text = f" · scale s = {spec.scale:g}" if loss is None or loss.uses_scale else ""
-    card = model.card
+        margin = float(spec["margin"])
+        unit = f" rad = {math.degrees(margin):.1f}°" if spec["loss"] in ("arcface", "subcenter", "combined") else ""
+        margin_text = f" · margin m = {margin:.2f}{unit} ({loss.margin_meaning})"
+    scale_text = f" · scale s = {float(spec['scale']):g}" if loss is None or loss.uses_scale else ""
     trained = ""
     if card.get("wall_time_s") is not None:
         hardware = card.get("hardware", {})
@@ -205,10 +210,11 @@ def explore_summary(model: LoadedModel, metrics: Mapping) -> str:
             f"{card['wall_time_s']} s on {where}."
         )
     return (
-        f"### {model.key}\n"
+        f"### {key}\n"
         f"**Test accuracy {100 * metrics['accuracy']:.2f}%** on {metrics.get('samples', 0):,} images"
         f" · macro F1 {metrics.get('f1', float('nan')):.3f}\n\n"
-        f"{LOSS_TITLES.get(spec.loss, spec.loss)}{margin_text}{scale_text} · {spec.embedding_dim}-D embedding\n\n"
+        f"{LOSS_TITLES.get(spec['loss'], spec['loss'])}{margin_text}{scale_text} · {spec['embedding_dim']}-D "
+        "embedding\n\n"
         "| angle | degrees |\n|---|---:|\n"
         f"| mean angle to own class centre | {_degrees(metrics.get('mean_intra_angle_deg'))} |\n"
         f"| median / 90th / 99th percentile of it | {_degrees(metrics.get('intra_angle_p50_deg'))} / "

@@ -23,6 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline lab: no
 import gradio as gr  # noqa: E402
 from gradio.components.plot import PlotData  # noqa: E402
 
+from arcdemo.margins import LOSSES  # noqa: E402
 from arcdemo.ui import callbacks as cb  # noqa: E402
 from arcdemo.ui import faces  # noqa: E402
 from arcdemo.ui.models import DATASET_TITLES, LOSS_TITLES, REPO, available_models  # noqa: E402
@@ -30,9 +31,6 @@ from arcdemo.ui.outputs import image_file  # noqa: E402
 from arcdemo.ui.plots import FigureJSON  # noqa: E402
 
 log = logging.getLogger("arcdemo.ui")
-# arcdemo.heads imports torch, so the page is built from these copies (tests check them against heads.LOSSES);
-# the loss's real ranges and defaults reach the sliders through loss_controls when the page loads.
-DEFAULT_MARGIN_MEANING = "additive angular margin m2 in radians (θ + m2)"  # of TRAIN_DEFAULTS' loss, ArcFace
 RESIZE_JS = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 60); }"
 CIFAR10_TEXT = "airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck"
 EXAMPLES_DIR = REPO / "docs" / "examples"
@@ -364,8 +362,6 @@ DATASET_LOSS_SETTINGS = {("cifar10", "arcface"): (0.2, 16.0)}
 
 def loss_controls(loss: str, dataset: str = "mnist") -> tuple:
     """Margin and scale sliders follow the loss (and dataset): defaults, allowed range, locked where fixed."""
-    from arcdemo.heads import LOSSES
-
     spec = LOSSES.get(loss)
     if spec is None:
         return gr.skip(), gr.skip()
@@ -446,9 +442,10 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     explore_model = gr.Dropdown(
                         all_models, value=_first(all_models), label="Model", allow_custom_value=True, scale=4,
-                        info=None if all_models else _NO_MODEL[None],
+                        info=None if all_models else _NO_MODEL[None], elem_id="explore-model",
                     )
-                    paint = gr.Checkbox(label="Paint the sphere by predicted class", value=False, scale=1)
+                    paint = gr.Checkbox(label="Paint the sphere by predicted class", value=False, scale=1,
+                                        elem_id="explore-paint")
                     norm_factor = gr.Slider(
                         0.25, 4.0, value=1.0, step=0.05, scale=2, label="Softmax: ‖x‖ as a multiple of the test median",
                         info="softmax predicts argmax(W·x + b): its regions on the sphere move with the embedding's "
@@ -478,14 +475,16 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=1, min_width=320):
                         dataset = gr.Radio(
-                            [(DATASET_TITLES[d], d) for d in ("mnist", "cifar10")], value=start["dataset"], label="Dataset",
+                            [(DATASET_TITLES[d], d) for d in ("mnist", "cifar10")], value=start["dataset"],
+                            label="Dataset",
                             info="CIFAR-10 on a CPU: ~20 s an epoch (width 16). ArcFace needs s ≈ 16 there (the "
                             "sliders switch to m = 0.2, s = 16) and a margin warm-up; at 3-D, cosine heads trained "
                             "from scratch stall (use Softmax for a 3-D CIFAR-10 sphere, see docs/loss_study.md)",
                         )
                         loss = gr.Dropdown(loss_choices, value=start["loss"], label="Loss")
                         margin = gr.Slider(  # 0..6 covers every loss; loss_controls narrows it to the chosen one's
-                            0.0, 6.0, value=start["margin"], step=0.01, label="Margin m", info=DEFAULT_MARGIN_MEANING,
+                            0.0, 6.0, value=start["margin"], step=0.01, label="Margin m",
+                            info=LOSSES[start["loss"]].margin_meaning,
                         )
                         scale = gr.Slider(
                             1.0, 128.0, value=start["scale"], step=1.0, label="Scale s", info="logits are s·cos θ",
@@ -496,7 +495,8 @@ def build_demo() -> gr.Blocks:
                         with gr.Row():
                             lr = gr.Number(start["lr"], label="Peak learning rate (0 = 0.1 SGD / 0.003 Adam)")
                             warmup = gr.Number(
-                                start["warmup_steps"], label="Margin warm-up steps (-1 = 1 epoch if dim ≤ 3)", precision=0,
+                                start["warmup_steps"], label="Margin warm-up steps (-1 = 1 epoch if dim ≤ 3)",
+                                precision=0,
                             )
                         with gr.Accordion("More settings", open=False):
                             optimizer = gr.Radio(["sgd", "adam"], value=start["optimizer"], label="Optimizer")
@@ -701,9 +701,11 @@ def build_demo() -> gr.Blocks:
         for tab in tabs:  # Plotly sizes a figure drawn in a hidden tab wrongly; a resize event fixes it on show
             tab.select(None, None, None, js=RESIZE_JS)
 
-        demo.load(**refresh).then(**explore_io, api_visibility="private", concurrency_id="explore_load")
+        # the first Explore figure needs no torch (shipped test points): warming Draw up (torch) waits for it
+        demo.load(**refresh).then(**explore_io, api_visibility="private", concurrency_id="explore_load").then(
+            warm_up, draw_model, None, api_visibility="private", show_progress="hidden"
+        )
         demo.load(loss_controls, loss, [margin, scale], api_visibility="private", queue=False)
-        demo.load(warm_up, draw_model, None, api_visibility="private", show_progress="hidden")
         demo.unload(stop_on_leave)
     return demo
 

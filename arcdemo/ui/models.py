@@ -1,9 +1,11 @@
 """The models the app can show: shipped checkpoints on disk and models trained in this browser session.
 
-Listing reads only the JSON cards (no torch), so building the page stays fast. Loading, the test-set evaluation
-(Explore), the reference embeddings drawn behind a new point (Draw/Classify) and that point's base figure are
-computed on first use and cached per model: shipped checkpoints in an LRU cache keyed by path and mtime, session
-models on their own ``LoadedModel`` object, which lives in the session's ``gr.State``.
+Listing reads only the JSON cards (no torch), so building the page stays fast. A shipped checkpoint's test points
+(``arcdemo.points``: the drawn test subset, its angles and the head's decision rule) are read from beside it, so
+Explore needs neither torch nor the dataset; the model itself, a test-set evaluation (when no points are shipped,
+and for session models) and the base figure a new point is drawn into (Draw/Classify) are computed on first use and
+cached per model: shipped checkpoints in an LRU cache keyed by path and mtime, session models on their own
+``LoadedModel`` object, which lives in the session's ``gr.State``.
 
 Nothing here imports gradio; torch is imported inside functions.
 """
@@ -22,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from arcdemo.points import DrawnPoints, load_points, points_path
+
 if TYPE_CHECKING:
     from arcdemo.evaluate import Evaluation
     from arcdemo.margins import DecisionRule
@@ -35,12 +39,15 @@ LOSS_TITLES = {
     "arcface": "ArcFace", "combined": "Combined margin", "subcenter": "Sub-center ArcFace", "triplet": "Triplet",
     "supcon": "SupCon",
 }
-REFERENCE_SIZE = 2000  # test points drawn behind a drawn digit / uploaded image
 SESSION_PREFIX = "session:"
 
 
 class ModelNotFound(LookupError):
     """A model key that is neither a checkpoint on disk nor a model of this session."""
+
+
+class TestSetMissing(LookupError):
+    """No test points are shipped for the model and its test split is not here to compute them."""
 
 
 def checkpoints_dir() -> Path:
@@ -176,35 +183,44 @@ def device() -> str:
 
 
 @dataclass(frozen=True)
-class Reference:
-    """Test embeddings drawn behind a new point: unit (N, D) embeddings, labels, unit centres."""
+class Shown:
+    """A model as Explore shows it: its card and its test points. For a shipped checkpoint both come from disk
+    (card JSON + ``<stem>.points.safetensors``) without torch, so the first figure does not wait for it."""
 
-    embeddings: np.ndarray
-    labels: np.ndarray
-    centres: np.ndarray
-    norm: float | None = None  # median raw embedding norm (linear heads only: where softmax's regions are drawn)
-    note: str = ""  # why it is empty, when it is
+    key: str
+    card: dict
+    points: DrawnPoints
+    metrics: dict  # the card's (checked against a fresh evaluation in CI) or this evaluation's
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.card["model"]["class_names"])
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.card["model"]["embedding_dim"])
 
 
 class LoadedModel:
     """A model plus everything the UI derives from it, each computed once on first use (thread-safe)."""
 
-    def __init__(self, key: str, label: str, model: EmbeddingModel, card: dict, evaluation: Evaluation | None = None):
-        self.key, self.label, self.model, self.card = key, label, model, card
+    def __init__(self, key: str, label: str, model: EmbeddingModel, card: dict, evaluation: Evaluation | None = None,
+                 stem: Path | None = None):
+        self.key, self.label, self.model, self.card, self.stem = key, label, model, card, stem
         self._evaluation = evaluation
-        self._reference: Reference | None = None
+        self._points: DrawnPoints | None = None
         self._draw_base: object | None = None
-        self._evaluation_lock, self._reference_lock = threading.Lock(), threading.RLock()
+        self._evaluation_lock, self._points_lock = threading.Lock(), threading.RLock()
 
     def __getstate__(self) -> dict:
         """Picklable (ZeroGPU hands results between processes): the locks are left behind and made anew."""
         state = dict(self.__dict__)
-        del state["_evaluation_lock"], state["_reference_lock"]
+        del state["_evaluation_lock"], state["_points_lock"]
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._evaluation_lock, self._reference_lock = threading.Lock(), threading.RLock()
+        self._evaluation_lock, self._points_lock = threading.Lock(), threading.RLock()
 
     @property
     def spec(self):  # noqa: ANN201 - ModelSpec, imported lazily
@@ -218,10 +234,21 @@ class LoadedModel:
     def entry(self) -> ModelEntry:
         return ModelEntry(self.key, self.label, self.spec.dataset, self.spec.embedding_dim)
 
+    def unit_centres(self) -> np.ndarray:
+        """(C, D) unit class centres (sub-center: the mean of each class's sub-centres), for angles to them."""
+        import torch
+
+        return torch.nn.functional.normalize(self.model.head.centres().detach().float().cpu(), dim=1).numpy()
+
     def decision_rule(self, norm_factor: float = 1.0) -> DecisionRule:
-        """What the head predicts on the sphere; softmax's at ``norm_factor`` × the test median embedding norm."""
-        norm = self.reference().norm
-        return self.model.head.decision_rule(norm=None if norm is None else norm * norm_factor)
+        """What the head predicts on the sphere; softmax's at ``norm_factor`` × the test median embedding norm
+        (× 1 when the test points are unavailable)."""
+        from arcdemo.data import DatasetMissingError
+
+        try:
+            return self.drawn_points().decision_rule(norm_factor)
+        except DatasetMissingError:
+            return self.model.head.decision_rule(norm=norm_factor)
 
     def evaluation(self) -> Evaluation:
         """The full test-split evaluation (metrics, embeddings, angles); raises DatasetMissingError offline."""
@@ -236,41 +263,30 @@ class LoadedModel:
                 )
             return self._evaluation
 
-    def reference(self) -> Reference:
-        """A fixed random 2,000-image test subset's embeddings; empty (with a note) when the test data is missing."""
-        with self._reference_lock:
-            if self._reference is None:
-                self._reference = self._compute_reference()
-            return self._reference
+    def drawn_points(self) -> DrawnPoints:
+        """The drawn test subset and angles: shipped beside the checkpoint, else from the evaluation (raises
+        DatasetMissingError when neither is available)."""
+        with self._points_lock:
+            if self._points is None:
+                shipped = load_points(self.stem) if self.stem is not None else None
+                if shipped is None:
+                    from arcdemo.data import load_split
+                    from arcdemo.evaluate import drawn_points
 
-    def _compute_reference(self) -> Reference:
-        import torch
+                    evaluation = self.evaluation()
+                    shipped = drawn_points(self.model, load_split(self.spec.dataset, "test"), evaluation)
+                self._points = shipped
+            return self._points
 
-        from arcdemo.data import DatasetMissingError, load_split
-
-        centres = torch.nn.functional.normalize(self.model.head.centres().detach().float().cpu(), dim=1).numpy()
-        linear = not getattr(self.model.head, "normalise", True)
-        try:
-            split = load_split(self.spec.dataset, "test")
-        except (DatasetMissingError, OSError, ValueError) as error:
-            empty = np.zeros((0, self.spec.embedding_dim), np.float32)
-            return Reference(empty, np.zeros(0, np.int64), centres, 1.0 if linear else None,
-                             note=f"test points not shown: {error}")
-        index = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:REFERENCE_SIZE].sort().values
-        images = split.images[index]
-        norm = float(self.model.embed(images).norm(dim=1).median()) if linear else None
-        if self._evaluation is not None:
-            chosen = index.numpy()
-            return Reference(self._evaluation.embeddings[chosen], self._evaluation.labels[chosen], centres, norm)
-        _, embeddings = self.model.predict(images)
-        return Reference(embeddings.float().cpu().numpy(), split.labels[index].numpy(), centres, norm)
+    def shown(self) -> Shown:
+        points = self.drawn_points()
+        metrics = self._evaluation.metrics if self._evaluation is not None else self.card["metrics"]
+        return Shown(self.key, self.card, points, metrics)
 
     def draw_base(self, build):  # noqa: ANN001, ANN201 - build: LoadedModel -> SphereBase (ui.plots)
         """The cached figure a new point is spliced into; ``build`` makes it on first use."""
-        with self._reference_lock:
+        with self._points_lock:
             if self._draw_base is None:
-                if self._reference is None:
-                    self._reference = self._compute_reference()
                 self._draw_base = build(self)
             return self._draw_base
 
@@ -289,15 +305,16 @@ def _load_shipped(stem_path: str, key: str, mtime_ns: int) -> LoadedModel:
     from arcdemo.checkpoints import load_checkpoint
 
     model, card = load_checkpoint(stem_path, device=device())
-    return LoadedModel(key, describe(key, card), model, card)
+    return LoadedModel(key, describe(key, card), model, card, stem=Path(stem_path))
 
 
-def load_model(key: str, session: Mapping[str, LoadedModel] | None = None) -> LoadedModel:
-    """The model behind a dropdown/API key: a session model, or a checkpoint in ``checkpoints_dir()``."""
-    if not isinstance(key, str) or not key:
-        raise ModelNotFound("No model is selected.")
-    if session and key in session:
-        return session[key]
+@lru_cache(maxsize=16)
+def _shipped_points(stem_path: str, mtimes_ns: tuple[int, int]) -> DrawnPoints | None:
+    return load_points(stem_path)
+
+
+def _shipped_card(key: str) -> Path:
+    """The card path of a shipped checkpoint named ``key``; ModelNotFound for anything else."""
     if key.startswith(SESSION_PREFIX):
         raise ModelNotFound(f"Model {key!r} was trained in another browser session (or the page was reloaded).")
     if "/" in key or "\\" in key or key.startswith("."):
@@ -306,6 +323,42 @@ def load_model(key: str, session: Mapping[str, LoadedModel] | None = None) -> Lo
     if _read_card_json(card_path) is None:
         names = ", ".join(entry.key for entry in list_checkpoints()) or "none"
         raise ModelNotFound(f"No checkpoint named {key!r} (available: {names}).")
+    return card_path
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str) or not key:
+        raise ModelNotFound("No model is selected.")
+
+
+def load_model(key: str, session: Mapping[str, LoadedModel] | None = None) -> LoadedModel:
+    """The model behind a dropdown/API key: a session model, or a checkpoint in ``checkpoints_dir()``."""
+    _check_key(key)
+    if session and key in session:
+        return session[key]
+    card_path = _shipped_card(key)
     weights = card_path.with_suffix(".safetensors")
     with _LOAD_LOCK:  # two tabs asking at once must share one model (and its cached evaluation)
         return _load_shipped(str(card_path.with_suffix("")), key, weights.stat().st_mtime_ns)
+
+
+def shown_model(key: str, session: Mapping[str, LoadedModel] | None = None) -> Shown:
+    """What Explore draws for ``key``: from the shipped card and points when they match the weights (no torch,
+    no dataset), else from the loaded model (its evaluation needs the test split)."""
+    _check_key(key)
+    if not (session and key in session):
+        card_path = _shipped_card(key)
+        stem = card_path.with_suffix("")
+        files = (card_path.with_suffix(".safetensors"), points_path(stem))
+        points = _shipped_points(str(stem), tuple(f.stat().st_mtime_ns if f.exists() else 0 for f in files))
+        if points is not None:
+            card = _read_card_json(card_path)
+            return Shown(key, card, points, card["metrics"])
+    from arcdemo.data import DatasetMissingError
+
+    model = load_model(key, session)
+    try:
+        return model.shown()
+    except DatasetMissingError as error:
+        dataset = DATASET_TITLES.get(model.spec.dataset, model.spec.dataset)
+        raise TestSetMissing(f"The {dataset} test set is not available here: {error}") from None

@@ -195,7 +195,8 @@ def _centre_traces_3d(directions3: np.ndarray, rule: DecisionRule, class_names: 
         colour = _class_colour(int(label))
         traces.append(go.Scatter3d(
             x=[0.0, centre[0]], y=[0.0, centre[1]], z=[0.0, centre[2]], mode="lines+markers+text",
-            text=["", class_names[label]], textposition="top center", textfont=dict(color=colour, size=11 if sub else 13),
+            text=["", class_names[label]], textposition="top center",
+            textfont=dict(color=colour, size=11 if sub else 13),
             line=dict(color=colour, width=3 if sub else 5),
             marker=dict(size=[0, 4 if sub else 6], color=colour, line=dict(color="black", width=1)),
             name=name, legendgroup=class_names[label], showlegend=False, hoverinfo="name",
@@ -271,7 +272,9 @@ def sphere_figure(
             traces.append(_polyline_trace_3d(boundaries, _boundary_legend(rule), dict(color=BOUNDARY_COLOUR, width=4)))
         bands = margin_bands(rule)
         if bands:
-            traces.append(_polyline_trace_3d(bands, _band_legend(rule), dict(color=MARGIN_COLOUR, width=3, dash="dash")))
+            traces.append(
+                _polyline_trace_3d(bands, _band_legend(rule), dict(color=MARGIN_COLOUR, width=3, dash="dash"))
+            )
     if highlight is not None:
         traces.append(_highlight_trace_3d(unit_rows(unit_rows(highlight) @ axes.T), highlight_label))
 
@@ -363,7 +366,9 @@ def circle_figure(
             x=x, y=y, mode="markers", name=name, legendgroup=name, hoverinfo="name",
             marker=dict(size=5, color=_class_colour(index), opacity=0.6),
         ))
-    for centre, label, name in zip(_rounded(unit_rows(rule.generators)), rule.classes, _centre_names(rule, class_names)):
+    for centre, label, name in zip(
+        _rounded(unit_rows(rule.generators)), rule.classes, _centre_names(rule, class_names)
+    ):
         colour = _class_colour(int(label))
         traces.append(go.Scatter(
             x=[0.0, centre[0]], y=[0.0, centre[1]], mode="lines+markers+text", text=["", class_names[label]],

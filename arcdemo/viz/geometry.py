@@ -137,7 +137,8 @@ def _sampled(first: float, last: float, count: int | None = None) -> np.ndarray:
 
 
 class _TieCircles:
-    """For each pair (a, b) of generators, the circle on S² where their scores tie: u(t) = d·n + ρ(cos t·e1 + sin t·e2)."""
+    """For each pair (a, b) of generators, the circle on S² where their scores tie:
+    u(t) = d·n + ρ(cos t·e1 + sin t·e2)."""
 
     def __init__(self, rule: DecisionRule, pairs: np.ndarray) -> None:
         generators, offsets = rule.generators, rule.offsets
@@ -153,7 +154,8 @@ class _TieCircles:
         self.second = np.array([s for _, s in frames]).reshape(-1, 3)
 
     def points(self, rows: np.ndarray, angles: np.ndarray) -> np.ndarray:
-        circle = np.cos(angles)[..., None] * self.first[rows][:, None] + np.sin(angles)[..., None] * self.second[rows][:, None]
+        circle = (np.cos(angles)[..., None] * self.first[rows][:, None]
+                  + np.sin(angles)[..., None] * self.second[rows][:, None])
         return (self.distance[rows, None, None] * self.normal[rows][:, None]) + self.radius[rows, None, None] * circle
 
     def valid(self, rows: np.ndarray, angles: np.ndarray) -> np.ndarray:
@@ -232,7 +234,8 @@ class _BandSides:
         """(band points (R, T, 3), whether the walk has a root there)."""
         rule = self.rule
         own, rival = rule.generators[self.sides[rows, 0]][:, None], rule.generators[self.sides[rows, 1]][:, None]
-        feet = np.cos(angles)[..., None] * self.first[rows][:, None] + np.sin(angles)[..., None] * self.second[rows][:, None]
+        feet = (np.cos(angles)[..., None] * self.first[rows][:, None]
+                + np.sin(angles)[..., None] * self.second[rows][:, None])
         towards = self.normal[rows][:, None]
 
         def walk(s: np.ndarray) -> np.ndarray:
@@ -339,7 +342,9 @@ def _clip(polygon: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     return np.array(kept).reshape(-1, 3)
 
 
-def painted_mesh(rule: DecisionRule, latitudes: int = 36, longitudes: int = 72) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def painted_mesh(
+    rule: DecisionRule, latitudes: int = 36, longitudes: int = 72
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(vertices (V, 3), triangles (F, 3), class of each triangle): the sphere coloured by the predicted class.
 
     A grid triangle whose corners, edge midpoints and centre all get one class is painted whole; one that
@@ -361,7 +366,9 @@ def painted_mesh(rule: DecisionRule, latitudes: int = 36, longitudes: int = 72) 
         for own in candidates:
             piece = corners[face]
             for other in candidates[candidates != own]:
-                piece = _clip(piece, rule.generators[own] - rule.generators[other], rule.offsets[own] - rule.offsets[other])
+                piece = _clip(
+                    piece, rule.generators[own] - rule.generators[other], rule.offsets[own] - rule.offsets[other]
+                )
                 if len(piece) < 3:
                     break
             if len(piece) < 3:
