@@ -158,7 +158,9 @@ class MobileFaceNet(nn.Module):
     def __init__(self, embedding_dim: int, in_channels: int = 3, width: int = 64, input_size: int = 112) -> None:
         super().__init__()
         w = width
-        layers: list[nn.Module] = [conv_bn(in_channels, w, 3, 2, act="prelu"), conv_bn(w, w, 3, 1, groups=w, act="prelu")]
+        layers: list[nn.Module] = [
+            conv_bn(in_channels, w, 3, 2, act="prelu"), conv_bn(w, w, 3, 1, groups=w, act="prelu")
+        ]
         cin = w
         for expansion, mult, repeats, stride in self.STAGES:
             for i in range(repeats):

@@ -180,7 +180,9 @@ def _atomic_write(path: Path, write) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def save_training_state(path: Path, model: EmbeddingModel, optimizer: torch.optim.Optimizer, state: TrainingState) -> None:
+def save_training_state(
+    path: Path, model: EmbeddingModel, optimizer: torch.optim.Optimizer, state: TrainingState
+) -> None:
     """Weights + optimiser state in one safetensors file; everything else goes in its JSON metadata."""
     optim = optimizer.state_dict()
     tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -217,7 +219,9 @@ def load_training_state(path: Path, model: EmbeddingModel, optimizer: torch.opti
     except (SafetensorError, OSError, KeyError, ValueError) as error:
         raise CheckpointError(f"{path} is not a usable resume state: {error}") from None
     if config is not None:
-        changed = sorted(k for k in set(config) | set(saved.config or {}) if (saved.config or {}).get(k) != config.get(k))
+        changed = sorted(
+            k for k in set(config) | set(saved.config or {}) if (saved.config or {}).get(k) != config.get(k)
+        )
         if changed:
             was = ", ".join(f"{k} {(saved.config or {}).get(k)!r} → {config.get(k)!r}" for k in changed[:4])
             raise CheckpointError(

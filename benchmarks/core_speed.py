@@ -1,4 +1,5 @@
-"""Whole-process CLI timings on this machine, and the side-by-side race against the original brief's reference.
+"""Whole-process CLI timings on this machine, and the side-by-side race against the reference
+MNIST ArcFace script (../shared/reference/arcface_mnist_reference.py).
 
     python benchmarks/core_speed.py                 # all three measurements (~8 min on a 2-core CPU)
     python benchmarks/core_speed.py --only race     # just the reference race (ours 2×5 runs, reference 3)
@@ -29,7 +30,9 @@ OUT = REPO / "benchmarks" / "results" / "core_speed.json"
 
 def timed(command: list[str]) -> tuple[float, list[str]]:
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "ARCDEMO_DATA_ROOT": str(DATA)})
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "ARCDEMO_DATA_ROOT": str(DATA)}
+    )
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
     return time.perf_counter() - start, result.stdout.strip().splitlines()
@@ -54,7 +57,8 @@ def reference_to_95(repeats: int) -> dict:
     epochs = [json.loads(line) for line in runs[-1][1] if line.startswith("{")]
     reached = [e for e in epochs if e["test_accuracy"] >= 0.95]
     return {"command": "python ../shared/reference/arcface_mnist_reference.py MNIST/raw 15 0.95",
-            "wall_s": round(statistics.median(walls), 1), "runs_s": walls, "epochs": epochs, "reached_95": bool(reached)}
+            "wall_s": round(statistics.median(walls), 1), "runs_s": walls, "epochs": epochs,
+            "reached_95": bool(reached)}
 
 
 def main() -> None:

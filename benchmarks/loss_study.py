@@ -277,8 +277,8 @@ def command_report(args: argparse.Namespace) -> None:
         "loss_study_spheres": "Test embeddings (600, seed 0) and class centres (×) on the sphere, MNIST 3-D.",
         "loss_study_angles_3d": "Angle of each test embedding to its own class centre and to the nearest other one.",
         "loss_study_angles_128d": "The same at 128-D.",
-        "loss_study_sweep": "ArcFace margin × scale on MNIST 3-D (seed 0): test accuracy with the margin ramped in over "
-                            "the first epoch, and with the full margin from step 0.",
+        "loss_study_sweep": "ArcFace margin × scale on MNIST 3-D (seed 0): test accuracy with the margin ramped in "
+                            "over the first epoch, and with the full margin from step 0.",
     }
     parts.append("## Figures\n")
     for path in figures(runs):

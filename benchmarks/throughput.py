@@ -71,7 +71,8 @@ def main() -> None:
                          "channels_last": channels_last, "bf16": bf16, "images_per_s": round(rate)})
             print(rows[-1], flush=True)
     OUT.write_text(json.dumps({"hardware": {**hardware(), "threads": torch.get_num_threads()},
-                               "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}, indent=2) + "\n")
+                               "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows},
+                              indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from torch import nn
 
 from arcdemo.backbones import BACKBONES, ThreeByThreeAvgPool, build_backbone

@@ -84,7 +84,10 @@ def test_random_crop_flip_is_per_sample_and_keeps_content():
             for dy in range(5)
             for dx in range(5)
             for f in (False, True)
-            if torch.equal(out[n], (padded[n, :, dy : dy + 8, dx : dx + 8].flip(2) if f else padded[n, :, dy : dy + 8, dx : dx + 8]))
+            if torch.equal(
+                out[n],
+                (padded[n, :, dy : dy + 8, dx : dx + 8].flip(2) if f else padded[n, :, dy : dy + 8, dx : dx + 8]),
+            )
         ]
         assert matches, f"sample {n} is not a crop of its input"
         seen.add(matches[0])
@@ -112,7 +115,9 @@ def test_classes_keeps_and_relabels_in_the_given_order():
 
     from arcdemo.data import Split
 
-    split = Split(torch.arange(6, dtype=torch.uint8).view(6, 1, 1, 1), torch.tensor([0, 1, 2, 1, 0, 2]), ("a", "b", "c"))
+    split = Split(
+        torch.arange(6, dtype=torch.uint8).view(6, 1, 1, 1), torch.tensor([0, 1, 2, 1, 0, 2]), ("a", "b", "c")
+    )
     kept = split.classes([2, 0])
     assert kept.class_names == ("c", "a")
     assert kept.labels.tolist() == [1, 0, 1, 0] and kept.images.flatten().tolist() == [0, 2, 4, 5]
