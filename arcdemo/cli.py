@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and write OUT.safetensors + OUT.json")
     option = functools.partial(train.add_argument, default=argparse.SUPPRESS)  # only what is given overrides
     option("--preset", help="a named recipe from arcdemo.presets (writes runs/<preset> by default)")
-    option("--dataset", help="mnist, cifar10, or a face set: fiw, celeba, fiw+celeba (required without --preset)")
+    option("--dataset", help="mnist, cifar10, imagefolder (your class folders: --data-dir), or a face set: fiw, "
+                             "celeba, fiw+celeba (required without --preset)")
+    option("--data-dir", help="imagefolder: a folder of class folders, or train/ and test/ folders of them")
     option("--loss", help=", ".join(LOSSES) + " (default arcface)")
     option("--margin", type=_finite_float, help="the loss's margin (radians for angular margins)")
     option("--scale", type=_finite_float, help="scale s (SupCon: 1/temperature)")
@@ -72,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     option("--mixup", type=_finite_float)
     option("--cutmix", type=_finite_float)
     option("--train-subset", type=int)
-    option("--image-size", type=int, help="input side in px, resized from the stored images (default: as stored)")
+    option("--image-size", type=int, help="input side in px, resized from the stored images (default: as stored; "
+                                          "imagefolder: the median shorter side within 16-64)")
     option("--flip-tta", action="store_true")
     option("--shift-tta", action="store_true", help="also evaluate 1-px shifted views (with --flip-tta: 6 views)")
     option("--init-from", help="start from this checkpoint's matching weights (same backbone and width)")
@@ -89,12 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--shift-tta", action="store_true", help="1-px shifted views added (not for faces)")
     evaluate.add_argument("--folds", type=int, nargs="+", help="faces: only these LFW folds (0-9; default all)")
     evaluate.add_argument("--pairs-per-fold", type=int, help="faces: only the first N pairs of each fold (quick look)")
+    evaluate.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
 
     verify = commands.add_parser("verify", help="are two face photos the same person? (one JSON line)")
     verify.add_argument("images", nargs=2, metavar="IMAGE")
     verify.add_argument("--model", choices=("arcface", "reference"), default="arcface",
                         help="arcface: ours (checkpoints/faces-arcface-celeba); reference: dlib's ResNet")
     verify.add_argument("--checkpoint", help="our face model (default checkpoints/faces-arcface-celeba)")
+    verify.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
 
     calibrate = commands.add_parser(
         "calibrate", help="face model: threshold, band and gallery rule on validation identities, then LFW + ORL")
@@ -109,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--checkpoint", required=True)
     embed.add_argument("--split", help="test or train (MNIST/CIFAR-10); val for face models (default: test / val)")
     embed.add_argument("--out", required=True, help="folder for embeddings.safetensors, vectors.tsv, metadata.tsv")
+    embed.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     points = commands.add_parser(
         "points", help="the test points Explore and Draw show, written beside each checkpoint (no dataset needed then)")
     points.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT",
@@ -132,7 +138,24 @@ def _config_from(args: argparse.Namespace):
         return preset(args.preset, **given).resolved()
     if "dataset" not in given:
         raise UsageError("the following arguments are required: --dataset (or --preset)")
+    if given.get("data_dir"):  # the card keeps it, so eval and the app find the folder from anywhere
+        given["data_dir"] = str(Path(given["data_dir"]).expanduser().resolve())
     return TrainConfig(**given).resolved()
+
+
+def _device(name: str) -> str:
+    """``--device`` as a torch device string; asking for CUDA where there is none is a UsageError, not a crash."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return name
+    if not name.startswith("cuda"):
+        raise UsageError(f"unknown device {name!r}: auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: this machine has no CUDA device (torch {torch.__version__})")
+    return name
 
 
 def _writable(stem: Path) -> None:
@@ -153,11 +176,13 @@ def command_train(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from arcdemo.checkpoints import save_checkpoint, shipped_dir
-    from arcdemo.data import FACE_DATASETS
+    from arcdemo.data import FACE_DATASETS, IMAGE_FOLDER, image_folder_layout
     from arcdemo.train import DoneEvent, EpochEvent, StepEvent, run_card, train
 
     try:
         config = _config_from(args)
+        if config.dataset == IMAGE_FOLDER:  # a folder that cannot be trained on fails now, not after loading
+            image_folder_layout(config.data_dir, config.image_size)
     except ValueError as error:
         raise UsageError(str(error)) from None
     default_out = f"runs/{args.preset}" if "preset" in args else f"runs/{config.dataset}-{config.loss}-{config.dim}d"
@@ -252,11 +277,11 @@ def _summary(metrics: dict) -> dict:
 
 def command_eval(args: argparse.Namespace) -> dict:
     from arcdemo.checkpoints import CheckpointError, load_checkpoint
-    from arcdemo.data import load_split
     from arcdemo.evaluate import evaluate_model, pair_eer
+    from arcdemo.train import card_data
 
     try:
-        model, card = load_checkpoint(args.checkpoint)
+        model, card = load_checkpoint(args.checkpoint, _device(args.device))
     except CheckpointError as error:
         raise UsageError(str(error)) from None
     dataset = model.spec.dataset
@@ -274,9 +299,9 @@ def command_eval(args: argparse.Namespace) -> dict:
                 "dim": model.spec.embedding_dim, **metrics}
     if args.folds is not None or args.pairs_per_fold is not None:
         raise UsageError("--folds and --pairs-per-fold apply to face checkpoints only")
-    split = load_split(dataset, "test")
+    split = card_data(card)
     if split.class_names != model.spec.class_names:
-        raise UsageError(f"checkpoint classes {model.spec.class_names} do not match the {dataset} test split")
+        raise UsageError(f"checkpoint classes {model.spec.class_names} do not match its test split's")
     evaluation = evaluate_model(model, split, flip_tta=args.flip_tta, shift_tta=args.shift_tta)
     metrics = _summary(evaluation.metrics)
     metrics["pair_eer"] = pair_eer(evaluation.embeddings, evaluation.labels)
@@ -292,7 +317,7 @@ def command_verify(args: argparse.Namespace) -> dict:
     if args.model == "reference" and args.checkpoint:
         raise UsageError("--checkpoint is for --model arcface; the reference model is dlib's own")
     try:
-        verifier = load_verifier(args.model, args.checkpoint)
+        verifier = load_verifier(args.model, args.checkpoint, _device(args.device))
     except CheckpointError as error:
         raise UsageError(str(error)) from None
     faces = []
@@ -306,13 +331,13 @@ def command_verify(args: argparse.Namespace) -> dict:
     return {**verifier.compare(*faces), "images": list(args.images), "source": verifier.source}
 
 
-def _load_model(name: str):
+def _load_model(name: str, device: str = "cpu"):
     """(path, model, card) of a checkpoint given as a path or a shipped name; a bad one is a UsageError."""
     from arcdemo.checkpoints import CheckpointError, find_checkpoint, load_checkpoint
 
     stem = find_checkpoint(name)
     try:
-        return (stem, *load_checkpoint(stem))
+        return (stem, *load_checkpoint(stem, device))
     except CheckpointError as error:
         raise UsageError(str(error)) from None
 
@@ -333,20 +358,16 @@ def command_export(args: argparse.Namespace) -> dict:
 
 
 def command_embed(args: argparse.Namespace) -> dict:
-    from arcdemo.data import SPLITS, load_split
+    from arcdemo.data import SPLITS
     from arcdemo.export import export_embeddings
-    from arcdemo.train import read_split
+    from arcdemo.train import card_data
 
-    stem, model, card = _load_model(args.checkpoint)
+    stem, model, card = _load_model(args.checkpoint, _device(args.device))
     dataset = card.get("config", {}).get("dataset", model.spec.dataset)
     split = args.split or SPLITS[dataset][1]
     if split not in SPLITS[dataset]:
         raise UsageError(f"{dataset} has the splits {', '.join(SPLITS[dataset])}, not {split!r}")
-    data = read_split(dataset, split) if model.spec.dataset == "faces" else load_split(dataset, split)
-    if model.spec.dataset == "faces":
-        from arcdemo.data import resize_images
-
-        data = type(data)(resize_images(data.images, model.spec.image_size), data.labels, data.class_names)
+    data = card_data(card, split)
     config = card.get("config", {})
     tta = {"flip": bool(config.get("flip_tta")), "shift": bool(config.get("shift_tta"))}
     out = Path(args.out)

@@ -22,11 +22,13 @@ from safetensors.torch import load_file, save_file
 
 # Face training sets (arcdemo.faces.data reads them): open-set, evaluated by verification, normalised as "faces".
 FACE_DATASETS = ("fiw", "celeba", "fiw+celeba")
-DATASETS = ("mnist", "cifar10", *FACE_DATASETS)
+IMAGE_FOLDER = "imagefolder"  # a user's own class folders (read_image_folder_split); normalised by its own statistics
+DATASETS = ("mnist", "cifar10", IMAGE_FOLDER, *FACE_DATASETS)
 # Splits each dataset offers; the second is the one a run is evaluated on. A face set's "val" holds identities never
 # seen in training: face models are judged by verification, not by classifying known people.
 SPLITS: dict[str, tuple[str, str]] = {
-    "mnist": ("train", "test"), "cifar10": ("train", "test"), **{name: ("train", "val") for name in FACE_DATASETS},
+    "mnist": ("train", "test"), "cifar10": ("train", "test"), IMAGE_FOLDER: ("train", "test"),
+    **{name: ("train", "val") for name in FACE_DATASETS},
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm", ".gif", ".tif", ".tiff")
 
@@ -46,7 +48,6 @@ MNIST_FILES = {  # file → md5 (the values torchvision checks)
 }
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 CIFAR10_BINARY = ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530")
-
 
 
 class DatasetMissingError(FileNotFoundError):
@@ -193,19 +194,126 @@ def read_image_folder(folder: Path, size: int, channels: int = 3) -> Split:
     class_names = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir()))
     if not class_names:
         raise DatasetMissingError(f"{folder} has no class folders")
-    images, labels = [], []
-    for label, name in enumerate(class_names):
-        for path in sorted((folder / name).iterdir()):
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            image = decode_image_file(path, channels)
-            if image.shape[1:] != (size, size):
-                image = resize_images(image, size)
-            images.append(image)
-            labels.append(label)
-    if not images:
+    files = [(path, label) for label, name in enumerate(class_names) for path in _image_files(folder / name)]
+    if not files:
         raise DatasetMissingError(f"{folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
-    return Split(torch.stack(images), torch.tensor(labels, dtype=torch.int64), class_names)
+    return _decode_files(files, class_names, size, channels)
+
+
+# A user's folder: the shorter side of its images (median) becomes the input side, within these bounds.
+FOLDER_IMAGE_SIDES = (16, 64)
+HELD_OUT_FRACTION = 0.2
+
+
+class ImageFolderError(ValueError):
+    """A user's image folder cannot be trained on; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """What a user's image folder holds, decided before decoding: files per split, classes, input side, channels."""
+
+    files: dict[str, list[tuple[Path, int]]]  # split → (image file, label)
+    class_names: tuple[str, ...]
+    image_size: int
+    channels: int
+    held_out: str  # how the test split was made, for the card
+
+    def split(self, name: str) -> Split:
+        return _decode_files(self.files[name], self.class_names, self.image_size, self.channels)
+
+
+def image_folder_layout(directory: str | Path, image_size: int = 0) -> FolderLayout:
+    """Plan the splits of a user's ImageFolder: ``train/`` and ``test/`` (or ``val/``) folders of class folders
+    when present, else class folders whose images are split reproducibly (``HELD_OUT_FRACTION`` of each class by
+    a hash of the file name, so adding images never moves the old ones). Any image size and mode: one channel when
+    every image is greyscale, else RGB; side ``image_size`` or the median shorter side within ``FOLDER_IMAGE_SIDES``.
+    """
+    from PIL import Image
+
+    root = Path(directory)
+    if not root.is_dir():
+        raise ImageFolderError(f"{root} is not a folder: give a folder with one sub-folder of images per class")
+    test_dir = next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
+    if (root / "train").is_dir() and test_dir is not None:
+        classes = _class_folders(root / "train")
+        if _class_folders(test_dir) != classes:
+            raise ImageFolderError(f"{root.name}/train and {root.name}/{test_dir.name} must hold the same classes")
+        files = {"train": _labelled_files(root / "train", classes), "test": _labelled_files(test_dir, classes)}
+        held_out = f"the {test_dir.name}/ folder"
+    else:
+        classes = _class_folders(root)
+        files = {"train": [], "test": []}
+        for label, name in enumerate(classes):
+            ordered = sorted(_image_files(root / name), key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())
+            if len(ordered) < 2:
+                raise ImageFolderError(
+                    f"class {name!r} has {len(ordered)} image{'s' * (len(ordered) != 1)}: each class needs at least "
+                    "2 (one to train on, one to test)"
+                )
+            cut = max(1, round(HELD_OUT_FRACTION * len(ordered)))
+            files["test"] += [(path, label) for path in ordered[:cut]]
+            files["train"] += [(path, label) for path in ordered[cut:]]
+        held_out = f"{HELD_OUT_FRACTION:.0%} of each class, chosen by a hash of the file name"
+    for split, entries in files.items():
+        counts = np.bincount([label for _, label in entries], minlength=len(classes))
+        if (counts == 0).any():
+            empty = classes[int(np.argmin(counts))]
+            raise ImageFolderError(f"class {empty!r} has no images in the {split} split")
+    modes, sides = set(), []
+    for path, _ in files["train"] + files["test"]:
+        try:
+            with Image.open(path) as image:
+                modes.add(image.mode)
+                sides.append(min(image.size))
+        except Exception:  # noqa: BLE001 - whatever Pillow raises, the file is not an image it can read
+            raise ImageFolderError(f"{path.parent.name}/{path.name} is not an image Pillow can read") from None
+    low, high = FOLDER_IMAGE_SIDES
+    size = image_size or int(np.clip(np.median(sides), low, high))
+    channels = 1 if modes <= {"1", "L", "LA", "I", "I;16", "F", "P"} and not _has_colour(files, modes) else 3
+    return FolderLayout(files, classes, size, channels, held_out)
+
+
+def _has_colour(files: dict[str, list[tuple[Path, int]]], modes: set[str]) -> bool:
+    """Palette images may hold colour: look at one (greyscale palettes are common in old datasets)."""
+    if "P" not in modes:
+        return False
+    from PIL import Image
+
+    for path, _ in files["train"]:
+        with Image.open(path) as image:
+            if image.mode == "P":
+                rgb = np.asarray(image.convert("RGB"))
+                return bool((rgb[..., 0] != rgb[..., 1]).any() or (rgb[..., 1] != rgb[..., 2]).any())
+    return False
+
+
+def _class_folders(folder: Path) -> tuple[str, ...]:
+    classes = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")))
+    if len(classes) < 2:
+        found = f"only {classes[0]!r}" if classes else "none"
+        raise ImageFolderError(f"{folder.name} needs at least 2 class folders (one per class), found {found}")
+    return classes
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def _labelled_files(folder: Path, classes: tuple[str, ...]) -> list[tuple[Path, int]]:
+    return [(path, label) for label, name in enumerate(classes) for path in _image_files(folder / name)]
+
+
+def _decode_files(files: list[tuple[Path, int]], class_names: tuple[str, ...], size: int, channels: int) -> Split:
+    images = [centre_square(decode_image_file(path, channels), size) for path, _ in files]
+    labels = torch.tensor([label for _, label in files], dtype=torch.int64)
+    return Split(torch.stack(images), labels, class_names)
+
+
+def channel_statistics(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images in [0, 1] units: the normalisation of a model of a user's folder."""
+    x = images.float().div_(255.0).transpose(0, 1).reshape(images.shape[1], -1)
+    return tuple(round(float(v), 4) for v in x.mean(1)), tuple(round(max(float(v), 1e-3), 4) for v in x.std(1))
 
 
 def load_split(dataset: str, split: str) -> Split:
@@ -219,6 +327,8 @@ def load_split(dataset: str, split: str) -> Split:
         raise ValueError(f"unknown split {split!r} of {dataset}; choose one of {', '.join(SPLITS[dataset])}")
     if dataset in FACE_DATASETS:
         raise ValueError(f"{dataset} is a face set: read it with arcdemo.faces.data.face_split")
+    if dataset == IMAGE_FOLDER:
+        raise ValueError("a user's image folder has no fixed place: read it with image_folder_layout(directory)")
     source = data_root().resolve()
     cache = cache_dir() / f"{dataset}-{split}-{stable_key(str(source))}.safetensors"
     cached = read_cached_split(cache)
@@ -282,10 +392,21 @@ def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     return resize(images, [size, size], antialias=True)
 
 
-def normalise(images: torch.Tensor, dataset: str) -> torch.Tensor:
-    """uint8 or [0,1] float images → float32 normalised with the dataset's mean/std."""
+def centre_square(image: torch.Tensor, side: int) -> torch.Tensor:
+    """uint8 (C, H, W) → (C, side, side): the largest centred square, antialiased resize. The one way an image of
+    any shape becomes a model input, for a user's training folder and for an upload alike."""
+    from torchvision.transforms.v2.functional import center_crop
+
+    short = min(image.shape[1:])
+    return resize_images(center_crop(image, [short, short]), side).contiguous()
+
+
+def normalise(
+    images: torch.Tensor, dataset: str, statistics: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+) -> torch.Tensor:
+    """uint8 or [0,1] float images → float32 normalised with the dataset's mean/std (or ``statistics``)."""
     x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-    mean, std = NORMALISATION[dataset]
+    mean, std = statistics or NORMALISATION[dataset]
     shape = (1, -1, 1, 1)
     return (x - torch.tensor(mean, device=x.device).view(shape)) / torch.tensor(std, device=x.device).view(shape)
 

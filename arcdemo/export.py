@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from arcdemo.data import NORMALISATION
 from arcdemo.model import EmbeddingModel
 
 OPSET = 18
@@ -26,7 +25,7 @@ class _Normalised(nn.Module):
 
     def __init__(self, model: EmbeddingModel, logits: bool) -> None:
         super().__init__()
-        mean, std = NORMALISATION[model.spec.dataset]
+        mean, std = model.spec.mean_std
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255.0)
         self.backbone, self.head, self.logits = model.backbone, model.head, logits
@@ -39,7 +38,7 @@ class _Normalised(nn.Module):
 def metadata(model: EmbeddingModel, card: dict, output: str) -> dict[str, str]:
     """What the graph's consumer must know, as ONNX metadata (strings)."""
     spec = model.spec
-    mean, std = NORMALISATION[spec.dataset]
+    mean, std = spec.mean_std
     config = card.get("config", {})
     return {
         "arcdemo.output": output,

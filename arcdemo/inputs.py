@@ -289,29 +289,109 @@ def mnist_like(source: Any) -> np.ndarray:
 # -------------------------------------------------------------------------------------------------------- RGB
 
 
-def rgb_square(source: Any, side: int) -> torch.Tensor:
-    """Any image → uint8 (3, side, side): the largest centred square, resized with antialiasing (v2 transforms)."""
+def square_image(source: Any, side: int, channels: int = 3) -> torch.Tensor:
+    """Any image → uint8 (channels, side, side), grey or RGB: the largest centred square, antialiased resize
+    (``data.centre_square``, as a user's training folder is read)."""
     import torch
-    from torchvision.transforms import v2
 
-    image = _working_copy(open_image(source), "RGB", min(4 * side, WORKING_SIDE))
-    tensor = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)
-    transform = v2.Compose([v2.CenterCrop(min(tensor.shape[1:])), v2.Resize([side, side], antialias=True)])
-    return transform(tensor).contiguous()
+    from arcdemo.data import centre_square
+
+    image = _working_copy(open_image(source), "L" if channels == 1 else "RGB", min(4 * side, WORKING_SIDE))
+    tensor = torch.from_numpy(np.array(image, dtype=np.uint8))
+    return centre_square(tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1), side)
 
 
 # ------------------------------------------------------------------------------------------------- model input
 
 
 def model_input(source: Any, dataset: str, in_channels: int, image_size: int) -> torch.Tensor:
-    """The uint8 (1, C, H, W) batch a model of this dataset takes: MNIST-like for 1-channel models, else RGB."""
+    """The uint8 (1, C, H, W) batch a model of this dataset takes: MNIST-like for 1-channel digit models, a centred
+    square (grey or RGB) for the rest."""
     import torch
 
-    if in_channels == 1:
+    if in_channels == 1 and dataset == "mnist":
         field = mnist_like(source)
         if image_size != MNIST_FIELD:
             field = np.asarray(Image.fromarray(field).resize((image_size, image_size), Image.Resampling.BILINEAR))
         return torch.from_numpy(field.copy()).view(1, 1, image_size, image_size)
-    if in_channels != 3:
+    if in_channels not in (1, 3):
         raise InputError(f"This model takes {in_channels}-channel images, which this app cannot prepare.")
-    return rgb_square(source, image_size).unsqueeze(0)
+    return square_image(source, image_size, in_channels).unsqueeze(0)
+
+
+# ------------------------------------------------------------------------------------------------ image folders
+
+ZIP_MAX_BYTES = 100 * 1024 * 1024  # the uploaded archive
+ZIP_MAX_UNPACKED_BYTES = 500 * 1024 * 1024
+ZIP_MAX_FILES = 20_000
+ZIP_MAX_CLASSES = 100
+
+
+def unpack_image_zip(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """A zip of class folders (``<class>/<image>``, optionally inside one top folder, or ``train/`` and ``test/``
+    folders of them) → the folder to train on, unpacked under ``destination`` (a folder named by the archive's
+    hash, reused when the same archive comes again). Bounded in size, file count and classes; anything unusable
+    raises InputError with a sentence."""
+    import hashlib
+    import shutil
+    import tempfile
+    import zipfile
+
+    from arcdemo.data import ImageFolderError, image_folder_layout
+
+    path = Path(source)
+    if not path.is_file():
+        raise InputError("Upload a .zip of class folders first (one folder of images per class).")
+    if path.stat().st_size > ZIP_MAX_BYTES:
+        raise InputError(f"That archive is {path.stat().st_size / 2**20:.0f} MB; the limit is "
+                         f"{ZIP_MAX_BYTES // 2**20} MB.")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise InputError(f"{path.name} is not a zip archive: make one of your class folders (zip -r).") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir() and not _hidden(m.filename)]
+        if not members:
+            raise InputError(f"{path.name} holds no files.")
+        if len(members) > ZIP_MAX_FILES:
+            raise InputError(f"{path.name} holds {len(members):,} files; the limit is {ZIP_MAX_FILES:,}.")
+        if sum(m.file_size for m in members) > ZIP_MAX_UNPACKED_BYTES:
+            raise InputError(f"{path.name} unpacks to more than {ZIP_MAX_UNPACKED_BYTES // 2**20} MB.")
+        for member in members:
+            name = Path(member.filename)
+            if name.is_absolute() or ".." in name.parts:
+                raise InputError(f"{path.name} has a file outside its folder ({member.filename}).")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        target = Path(destination) / digest
+        if not target.is_dir():
+            Path(destination).mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=destination))
+            try:
+                for member in members:
+                    archive.extract(member, staging)
+                staging.replace(target)
+            except OSError as error:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise InputError(f"{path.name} could not be unpacked here: {error.strerror}.") from None
+    root = target
+    while True:  # a zip of the folder itself: step into its one top folder
+        entries = [p for p in root.iterdir() if not _hidden(p.name)]
+        if len(entries) == 1 and entries[0].is_dir() and entries[0].name not in ("train", "test", "val"):
+            inner = [p for p in entries[0].iterdir() if not _hidden(p.name)]
+            if inner and all(p.is_dir() for p in inner):
+                root = entries[0]
+                continue
+        break
+    try:
+        layout = image_folder_layout(root)
+    except ImageFolderError as error:
+        raise InputError(f"{path.name}: {str(error)[:1].upper()}{str(error)[1:]}.") from None
+    if len(layout.class_names) > ZIP_MAX_CLASSES:
+        raise InputError(f"{path.name} has {len(layout.class_names)} classes; the limit here is {ZIP_MAX_CLASSES}.")
+    return root
+
+
+def _hidden(name: str) -> bool:
+    """Files a zip tool adds beside the images: macOS resource forks, .DS_Store, Thumbs.db."""
+    parts = Path(name).parts
+    return any((p.startswith(".") and p != "..") or p == "__MACOSX" for p in parts) or Path(name).name == "Thumbs.db"

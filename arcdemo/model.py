@@ -9,17 +9,20 @@ import torch
 from torch import nn
 
 from arcdemo.backbones import build_backbone
-from arcdemo.data import normalise
+from arcdemo.data import NORMALISATION, normalise
 from arcdemo.heads import Head, build_head
 
-DEFAULT_BACKBONES = {"mnist": ("mnist_cnn", 16), "cifar10": ("cifar_net", 16), "faces": ("mobilefacenet", 32)}
+DEFAULT_BACKBONES = {
+    "mnist": ("mnist_cnn", 16), "cifar10": ("cifar_net", 16), "imagefolder": ("cifar_net", 16),
+    "faces": ("mobilefacenet", 32),
+}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to rebuild the modules; saved in the checkpoint card (nanoGPT's ``model_args``)."""
 
-    dataset: str  # name of the normalisation constants ("mnist", "cifar10", "faces")
+    dataset: str  # name of the normalisation constants ("mnist", "cifar10", "faces") or "imagefolder"
     backbone: str
     width: int
     embedding_dim: int
@@ -34,6 +37,12 @@ class ModelSpec:
     subcentres: int = 3
     easy_margin: bool = False
     extra: dict = field(default_factory=dict)  # backbone options beyond width (e.g. input_size)
+    normalisation: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (mean, std) measured on a user's folder
+
+    @property
+    def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The per-channel mean and std inputs are normalised with."""
+        return self.normalisation or NORMALISATION[self.dataset]
 
     @property
     def num_classes(self) -> int:
@@ -46,7 +55,10 @@ class ModelSpec:
 
     @classmethod
     def from_json(cls, data: dict) -> ModelSpec:
-        return cls(**{**data, "class_names": tuple(data["class_names"])})
+        statistics = data.get("normalisation")
+        if statistics is not None:
+            statistics = (tuple(statistics[0]), tuple(statistics[1]))
+        return cls(**{**data, "class_names": tuple(data["class_names"]), "normalisation": statistics})
 
 
 class EmbeddingModel(nn.Module):
@@ -76,7 +88,8 @@ class EmbeddingModel(nn.Module):
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) → normalised channels-last float input on the model's device."""
         device = next(self.parameters()).device
-        return normalise(images.to(device), self.spec.dataset).contiguous(memory_format=torch.channels_last)
+        x = normalise(images.to(device), self.spec.dataset, self.spec.mean_std)
+        return x.contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def embed(

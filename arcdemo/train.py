@@ -31,9 +31,12 @@ from arcdemo.checkpoints import (
 from arcdemo.data import (
     DATASETS,
     FACE_DATASETS,
+    IMAGE_FOLDER,
     Split,
+    channel_statistics,
     cutmix,
     evaluation_split,
+    image_folder_layout,
     load_split,
     mixup,
     model_domain,
@@ -50,6 +53,7 @@ class TrainConfig:
     """One run's hyper-parameters (airbench's ``hyp``), saved in the checkpoint card."""
 
     dataset: str = "mnist"
+    data_dir: str = ""  # dataset "imagefolder": the folder of class folders (data.image_folder_layout)
     loss: str = "arcface"
     margin: float | None = None  # None = the loss's default (radians for angular margins; see margins.LOSSES)
     scale: float | None = None  # s; None = the loss's default
@@ -68,7 +72,7 @@ class TrainConfig:
     backbone: str | None = None  # None = the dataset's default (model.DEFAULT_BACKBONES)
     width: int | None = None  # backbone width; None = the default's
     augment: bool | None = None  # CIFAR-10: crop + flip; MNIST: 2 px shifts; FIW: augment_faces; None = not MNIST
-    image_size: int = 0  # input side in px, resized from the stored images (FIW: from the 112 px crops); 0 = as stored
+    image_size: int = 0  # input side in px (FIW: from the 112 px crops; imagefolder: 0 = from the data); 0 = as stored
     mixup: float = 0.0  # mixup Beta(α, α); 0 = off
     cutmix: float = 0.0  # CutMix Beta(α, α); 0 = off
     train_subset: int = 0  # use only this many training images (0 = all)
@@ -85,6 +89,10 @@ class TrainConfig:
         """Fill every ``None`` with its concrete default and validate; raises ValueError with a clear message."""
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if (self.dataset == IMAGE_FOLDER) != bool(self.data_dir):
+            raise ValueError("a data folder (--data-dir) goes with the imagefolder dataset, and only with it")
+        if self.data_dir and not Path(self.data_dir).is_dir():
+            raise ValueError(f"data folder {self.data_dir} does not exist")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         spec = LOSSES[self.loss]
@@ -156,6 +164,7 @@ class SampleEvent:
     embeddings: np.ndarray  # (N, D), unit norm
     labels: np.ndarray
     rule: DecisionRule  # what the head predicts right now (softmax: at the subset's median embedding norm)
+    class_names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -202,11 +211,13 @@ def learning_rate(step: int, total: int, peak: float, schedule: str) -> float:
 def build_spec(config: TrainConfig, train: Split) -> ModelSpec:
     c = config
     size = train.images.shape[2]
+    measured = channel_statistics(train.images) if c.dataset == IMAGE_FOLDER else None
     return ModelSpec(
         dataset=model_domain(c.dataset), backbone=c.backbone, width=c.width, embedding_dim=c.dim,
         in_channels=train.images.shape[1], image_size=size, class_names=train.class_names,
         loss=c.loss, margin=c.margin, scale=c.scale, m1=c.m1, m3=c.m3, subcentres=c.subcentres,
         easy_margin=c.easy_margin, extra={"input_size": size} if c.backbone == "mobilefacenet" else {},
+        normalisation=measured,
     )
 
 
@@ -215,13 +226,27 @@ def recipe(config: TrainConfig) -> dict:
     return {k: v for k, v in asdict(config).items() if k != "device"}
 
 
-def read_split(dataset: str, split: str) -> Split:
-    """A split of any dataset the trainer knows: image sets from ``data``, face sets from ``faces.data``."""
+def read_split(dataset: str, split: str, data_dir: str = "", image_size: int = 0) -> Split:
+    """A split of any dataset the trainer knows: image sets from ``data``, face sets from ``faces.data``, a user's
+    class folders (``data_dir``) through ``data.image_folder_layout``."""
+    if dataset == IMAGE_FOLDER:
+        return image_folder_layout(data_dir, image_size).split(split)
     if dataset in FACE_DATASETS:
         from arcdemo.faces.data import face_split
 
         return face_split(dataset, split)
     return load_split(dataset, split)
+
+
+def card_data(card: dict, split: str | None = None) -> Split:
+    """A split of the data a checkpoint's run used (its evaluation split unless ``split``), as the model takes it:
+    for ``eval``, ``embed`` and the app. Cards without a config name their domain in ``model.dataset``."""
+    config, spec = card.get("config", {}), card["model"]
+    dataset = config.get("dataset", spec["dataset"])
+    split = split or evaluation_split(dataset)
+    if dataset == IMAGE_FOLDER:
+        return image_folder_layout(config["data_dir"], spec["image_size"]).split(split)
+    return _resized(read_split(dataset, split), spec["image_size"] if dataset in FACE_DATASETS else 0)
 
 
 def _resized(split: Split, size: int) -> Split:
@@ -243,15 +268,18 @@ def _distributed() -> tuple[int, int]:
     """(rank, world size), initialising the process group when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():  # one GPU per process: NCCL needs each rank on its own device first
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
 @torch.no_grad()
-def _snapshot(model: EmbeddingModel, images: torch.Tensor, labels: torch.Tensor, step: int) -> SampleEvent:
-    raw = model.embed(images)
+def _snapshot(model: EmbeddingModel, sample: Split, step: int) -> SampleEvent:
+    raw = model.embed(sample.images)
     rule = model.head.decision_rule(norm=float(raw.norm(dim=1).median()))
-    return SampleEvent(step, F.normalize(raw, dim=1).cpu().numpy(), labels.cpu().numpy(), rule)
+    return SampleEvent(step, F.normalize(raw, dim=1).cpu().numpy(), sample.labels.cpu().numpy(), rule,
+                       sample.class_names)
 
 
 def train(
@@ -276,10 +304,14 @@ def train(
         f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if config.device == "cuda" and world > 1 else config.device
     )
     torch.manual_seed(config.seed)
-    train_split, test_split = data or (
-        read_split(config.dataset, "train"), read_split(config.dataset, evaluation_split(config.dataset))
-    )
-    train_split, test_split = _resized(train_split, config.image_size), _resized(test_split, config.image_size)
+    if data is None:
+        splits = "train", evaluation_split(config.dataset)
+        if config.dataset == IMAGE_FOLDER:  # one layout, so both splits share the input side and channels
+            layout = image_folder_layout(config.data_dir, config.image_size)
+            data = layout.split(splits[0]), layout.split(splits[1])
+        else:
+            data = read_split(config.dataset, splits[0]), read_split(config.dataset, splits[1])
+    train_split, test_split = _resized(data[0], config.image_size), _resized(data[1], config.image_size)
     if config.train_subset:
         train_split = train_split.subset(config.train_subset, seed=config.seed)
     faces = config.dataset in FACE_DATASETS
@@ -339,7 +371,8 @@ def train(
                 images = augment_faces(images, augment_generator)
             elif config.augment:  # digits are not mirror-symmetric: MNIST gets small shifts only
                 mnist = config.dataset == "mnist"
-                images = random_crop_flip(images, augment_generator, padding=2 if mnist else 4, flip=not mnist)
+                padding = 2 if mnist else max(2, images.shape[-1] // 8)  # 4 px at CIFAR-10's 32
+                images = random_crop_flip(images, augment_generator, padding=padding, flip=not mnist)
             index = slice(rank, None, world)
             x = model.prepare(images[index])
             y = train_split.labels[global_index][index]
@@ -383,7 +416,7 @@ def train(
                 (step - first_step) * config.batch_size / max(elapsed - wall_before, 1e-9),
             )
             if rank == 0 and sample_every and step % sample_every == 0:
-                yield _snapshot(model, sample.images, sample.labels, step)
+                yield _snapshot(model, sample, step)
         if stopped:
             break
         epochs_done = epoch + 1
@@ -408,7 +441,7 @@ def train(
     history["test_accuracy"].append(evaluation.metrics["accuracy"])
     history["test_views"].append(tta_view_count(config.flip_tta, config.shift_tta))
     if sample_every:
-        yield _snapshot(model, sample.images, sample.labels, step)
+        yield _snapshot(model, sample, step)
     yield DoneEvent(model, evaluation, config, stopped, step, epochs_done, wall, len(train_split), history)
 
 

@@ -10,6 +10,7 @@ import re
 import socket
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,6 +185,41 @@ def test_train_streams_and_the_model_joins_the_session(client: Client) -> None:
     other = Client(client.src, verbose=False)
     with pytest.raises(AppError, match="another browser session"):
         other.predict(key, False, api_name="/explore")
+
+
+def test_train_on_your_images_from_a_zip(client: Client, tmp_path: Path) -> None:
+    """A zip of six ORL people (grey PGM, 92×112), trained live like MNIST; the model then classifies a photo."""
+    from tests.conftest import require_data
+
+    orl = require_data("faces", "orl")
+    archive = tmp_path / "people.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for person in ("s1", "s2", "s3", "s4", "s5", "s6"):
+            for photo in sorted((orl / person).glob("*.pgm")):
+                bundle.write(photo, f"people/{person}/{photo.name}")
+    settings = {**SETTINGS, "dataset": "imagefolder", "margin": 0.2, "scale": 16.0, "epochs": 8, "batch_size": 16,
+                "images_zip": handle_file(str(archive))}
+    job = client.submit(**settings, api_name="/train")
+    spheres = sum(isinstance(out[1], dict) and out[1].get("type") == "plotly" for out in job)
+    final = job.outputs()[-1]
+    assert "test accuracy" in final[0] and spheres >= 1, final[0]
+    card = json.loads(next(Path(p) for p in final[3] if p.endswith(".json")).read_text())
+    assert card["config"]["dataset"] == "imagefolder" and card["model"]["class_names"] == [f"s{i}" for i in range(1, 7)]
+    assert card["metrics"]["samples"] == 12  # 2 of each person's 10 held out
+    key = re.search(r"<code>(session:\d+)</code>", final[0]).group(1)
+    assert "Test accuracy" in client.predict(key, False, api_name="/explore")[1]
+    probabilities = client.predict(handle_file(str(orl / "s3" / "1.pgm")), key, api_name="/classify_image")[0]
+    assert probabilities["label"] in card["model"]["class_names"]
+
+
+@pytest.mark.parametrize("content, message", [(None, "Upload a .zip"), (b"not a zip", "is not a zip archive")])
+def test_a_bad_zip_is_a_sentence(client: Client, tmp_path: Path, content: bytes | None, message: str) -> None:
+    upload = None
+    if content is not None:
+        (tmp_path / "photos.zip").write_bytes(content)
+        upload = handle_file(str(tmp_path / "photos.zip"))
+    with pytest.raises(AppError, match=message):
+        client.predict(**{**SETTINGS, "dataset": "imagefolder", "images_zip": upload}, api_name="/train")
 
 
 def _one_png() -> str:

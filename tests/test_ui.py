@@ -250,32 +250,32 @@ def _mode_image(mode: str) -> Image.Image:
     "mode", ["L", "1", "P", "P-transparent", "RGB", "RGBA", "LA", "CMYK", "YCbCr", "I", "I;16", "F", "LAB", "HSV"]
 )
 def test_any_image_mode_becomes_rgb_32(mode: str) -> None:
-    from arcdemo.inputs import rgb_square
+    from arcdemo.inputs import square_image
 
-    tensor = rgb_square(_mode_image(mode), 32)
+    tensor = square_image(_mode_image(mode), 32)
     assert tuple(tensor.shape) == (3, 32, 32) and str(tensor.dtype) == "torch.uint8"
 
 
 def test_sixteen_bit_and_transparency_are_scaled_and_flattened() -> None:
-    from arcdemo.inputs import rgb_square
+    from arcdemo.inputs import square_image
 
     white16 = Image.fromarray(np.full((40, 40), 65535, np.uint16))
     assert white16.mode.startswith("I;16")
-    assert int(rgb_square(white16, 32).min()) == 255  # 16-bit full scale is white, not clipped noise
+    assert int(square_image(white16, 32).min()) == 255  # 16-bit full scale is white, not clipped noise
     clear = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
-    assert int(rgb_square(clear, 32).min()) == 255  # transparent is paper, not black
+    assert int(square_image(clear, 32).min()) == 255  # transparent is paper, not black
     cmyk = Image.new("CMYK", (40, 40), (0, 255, 255, 0))  # pure red
-    red = rgb_square(cmyk, 32)
+    red = square_image(cmyk, 32)
     assert int(red[0].min()) > 200 and int(red[1].max()) < 60
     for mode in ("1", "P", "LA", "RGBA", "CMYK"):  # big images take the reduce-first path, whatever the mode
         big = Image.new("RGB", (1800, 1300), (10, 200, 30)).convert(mode)
-        assert abs(float(rgb_square(big, 32)[1].float().mean()) - (200 if mode in ("P", "RGBA", "CMYK") else 124)) < 3
+        assert abs(float(square_image(big, 32)[1].float().mean()) - (200 if mode in ("P", "RGBA", "CMYK") else 124)) < 3
     wide = Image.new("RGB", (3000, 10), (0, 0, 255))
-    assert tuple(rgb_square(wide, 32).shape) == (3, 32, 32)  # extreme aspect ratio: centre square
+    assert tuple(square_image(wide, 32).shape) == (3, 32, 32)  # extreme aspect ratio: centre square
 
 
 def test_bad_files_get_sentences(tmp_path: Path) -> None:
-    from arcdemo.inputs import InputError, check_image_file, open_image, rgb_square
+    from arcdemo.inputs import InputError, check_image_file, open_image, square_image
 
     text = tmp_path / "notes.png"
     text.write_text("not an image at all")
@@ -290,7 +290,7 @@ def test_bad_files_get_sentences(tmp_path: Path) -> None:
     }
     for source, message in cases.items():
         with pytest.raises(InputError, match=message):
-            rgb_square(source, 32)
+            square_image(source, 32)
     with pytest.raises(InputError, match="not an image"):
         check_image_file(text)
     assert check_image_file(truncated) == (300, 300)  # the header is enough to admit it; decoding reports damage
@@ -488,14 +488,38 @@ def test_a_broken_run_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_session_models_are_capped() -> None:
     from arcdemo.ui import callbacks as cb
 
+    deleted = []
+
     class Fake:
         def __init__(self, key: str) -> None:
             self.key = key
+
+        def delete_files(self) -> None:
+            deleted.append(self.key)
 
     session: dict = {}
     for index in range(cb.MAX_SESSION_MODELS + 2):
         session = cb.add_session_model(session, Fake(f"session:{index}"))  # type: ignore[arg-type]
     assert list(session) == [f"session:{i}" for i in range(2, cb.MAX_SESSION_MODELS + 2)]
+    assert deleted == ["session:0", "session:1"]  # a dropped model's files go with it
+
+
+def test_the_servers_time_limit_stops_a_run_and_the_session_end_deletes_its_files(
+    tiny_world: TinyWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arcdemo.ui import callbacks as cb
+
+    monkeypatch.setattr(cb, "MAX_TRAIN_S", 1.0)
+    started = time.perf_counter()
+    updates = list(cb.train_stream(cb.training_config(epochs=20, seed=3), refresh_s=0.05, out_dir=tmp_path))
+    done = updates[-1].done
+    assert done is not None and done.stopped and done.history["step"][-1] < 20 * 23
+    assert "stopped early (this server allows 1 s per training (ARCDEMO_MAX_TRAIN_S))" in updates[-1].status
+    assert time.perf_counter() - started < 60
+    folder = Path(done.files[0]).parent
+    assert folder.is_dir() and done.model.folder == folder
+    cb.forget_session(cb.add_session_model({}, done.model))
+    assert not folder.exists()
 
 
 def test_training_desk_one_at_a_time_and_stop() -> None:
@@ -560,8 +584,15 @@ def test_endpoints_and_one_training_at_a_time(tiny_world: TinyWorld) -> None:
 
 
 def test_importing_the_app_does_not_import_torch() -> None:
-    code = "import sys, app; assert 'torch' not in sys.modules and 'plotly' not in sys.modules, 'heavy import'"
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    """The page is built from shipped files alone: no torch, yet the first Explore figure is already in it."""
+    code = (
+        "import sys, app; assert 'torch' not in sys.modules, 'torch imported'; "
+        "sphere = next(b for b in app.demo.blocks.values() if getattr(b, 'elem_id', None) == 'explore-sphere'); "
+        "assert sphere.value and 'decision boundary' in sphere.value['plot'], 'no first figure'"
+    )
+    env = {**os.environ, "ARCDEMO_CHECKPOINTS": str(REPO / "checkpoints")}  # the shipped ones, with their points
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                            env=env)
     assert result.returncode == 0, result.stderr[-2000:]
 
 

@@ -109,7 +109,7 @@ def _from_metrics(model: str, embedder: FaceModel, metrics: dict, source: str) -
                     rate("lfw_far_at_threshold"), rate("lfw_frr_at_threshold"), calibration["impostor_quantiles"])
 
 
-def load_verifier(model: str = "arcface", checkpoint: Path | None = None) -> Verifier:
+def load_verifier(model: str = "arcface", checkpoint: Path | None = None, device: str = "cpu") -> Verifier:
     """Our face model from its checkpoint (default ``checkpoints/faces-arcface-celeba``) or dlib's reference model.
 
     Raises ``CheckpointError`` with what to do when the model or its threshold is not there.
@@ -128,7 +128,7 @@ def load_verifier(model: str = "arcface", checkpoint: Path | None = None) -> Ver
     weights, _ = checkpoint_paths(path)
     if checkpoint is None and not weights.exists():
         raise CheckpointError(f"no face model at {weights} yet: {TRAIN_HINT}")
-    network, card = load_checkpoint(path)
+    network, card = load_checkpoint(path, device)
     if network.spec.dataset != "faces":
         raise CheckpointError(f"{path} is a {network.spec.dataset} model, not a face model")
     metrics = card.get("metrics", {})

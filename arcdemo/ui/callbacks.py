@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import queue
 import tempfile
 import threading
@@ -21,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from arcdemo.inputs import InputError, model_input
+from arcdemo.inputs import InputError, model_input, unpack_image_zip
 from arcdemo.ui.models import (
     DATASET_TITLES,
+    IMAGE_FOLDER,
     LOSS_TITLES,
     SESSION_PREFIX,
     THREADS,
@@ -41,7 +43,12 @@ if TYPE_CHECKING:
     from arcdemo.train import TrainConfig
 
 SessionModels = Mapping[str, LoadedModel]
-MAX_SESSION_MODELS = 6  # per browser session; the oldest is dropped
+MAX_SESSION_MODELS = 6  # per browser session; the oldest is dropped (and its files deleted)
+# Limits for a shared public server, from the environment: a training's wall time (it stops there and keeps the
+# model), and how long a session's models and files live after its last change.
+MAX_TRAIN_S = float(os.environ.get("ARCDEMO_MAX_TRAIN_S", "900"))
+SESSION_TTL_S = float(os.environ.get("ARCDEMO_SESSION_TTL_S", str(6 * 3600)))
+UPLOADS_DIR = Path(os.environ.get("ARCDEMO_UPLOADS_DIR", Path(tempfile.gettempdir()) / "arcdemo-uploads"))
 LIVE_POINTS = 1000  # test points in each live snapshot
 LIVE_SAMPLE_EVERY = 10  # steps between live snapshots (~1 s on a 2-core CPU; the UI shows at most one per REFRESH_S)
 REFRESH_S = 0.5  # at most this often a training streams a new figure
@@ -243,9 +250,11 @@ def _number(name: str, value: Any, integer: bool = False) -> float:
 def training_config(
     dataset: str = "mnist", loss: str = "arcface", margin: float | None = None, scale: float | None = None,
     dim: int = 3, epochs: int = 1, lr: float | None = None, warmup_steps: int = -1, seed: int = 0,
-    train_subset: int = 0, batch_size: int = 128, optimizer: str = "sgd",
+    train_subset: int = 0, batch_size: int = 128, optimizer: str = "sgd", images_zip: str | None = None,
 ) -> TrainConfig:
-    """A validated ``TrainConfig`` from UI/API values; anything unusable raises InputError with the allowed range."""
+    """A validated ``TrainConfig`` from UI/API values; anything unusable raises InputError with the allowed range.
+    Dataset "imagefolder" trains on ``images_zip`` (a zip of class folders), unpacked under ``UPLOADS_DIR``."""
+    from arcdemo.data import image_folder_layout
     from arcdemo.train import TrainConfig
 
     integers = {"dim": dim, "epochs": epochs, "warmup_steps": warmup_steps, "seed": seed, "train_subset": train_subset,
@@ -263,8 +272,18 @@ def training_config(
     lr = None if lr is None or lr == 0 else _number("Learning rate", lr)
     if lr is not None and not 0 < lr <= 10:
         raise InputError(f"Learning rate must be above 0 and at most 10 (0 picks the default), got {lr:g}.")
+    data_dir = ""
+    if dataset == IMAGE_FOLDER:
+        data_dir = str(unpack_image_zip(images_zip or "", UPLOADS_DIR))
+        training_images = len(image_folder_layout(data_dir).files["train"])
+        if training_images < checked["batch_size"]:
+            raise InputError(
+                f"Your images give {training_images} to train on, fewer than one batch of {checked['batch_size']}: "
+                "lower the batch size (More settings) or add images."
+            )
     config = TrainConfig(
-        dataset=str(dataset), loss=str(loss), margin=margin, scale=scale, dim=checked["dim"], epochs=checked["epochs"],
+        dataset=str(dataset), data_dir=data_dir, loss=str(loss), margin=margin, scale=scale, dim=checked["dim"],
+        epochs=checked["epochs"],
         lr=lr, optimizer=str(optimizer), batch_size=checked["batch_size"], margin_warmup_steps=checked["warmup_steps"],
         seed=checked["seed"], train_subset=checked["train_subset"], sample_every=LIVE_SAMPLE_EVERY,
         sample_size=LIVE_POINTS,
@@ -326,7 +345,7 @@ def _save_trained(done: Any, name: str, out_dir: Path | None) -> tuple[LoadedMod
         f"{c.dim}-D · "
         f"{100 * accuracy:.1f}% test{' (stopped early)' if done.stopped else ''}"
     )
-    model = LoadedModel(key, label, done.model.eval(), full_card, evaluation=done.evaluation)
+    model = LoadedModel(key, label, done.model.eval(), full_card, evaluation=done.evaluation, folder=folder)
     return model, [str(weights), str(card_path)]
 
 
@@ -361,12 +380,6 @@ def _explain(error: BaseException) -> TrainingFailed:
     return TrainingFailed(f"Training failed: {type(error).__name__}: {error}")
 
 
-def _class_names(dataset: str) -> list[str]:
-    from arcdemo.data import CIFAR10_CLASSES
-
-    return list(CIFAR10_CLASSES) if dataset == "cifar10" else [str(i) for i in range(10)]
-
-
 def train_stream(
     config: TrainConfig,
     should_stop: Callable[[], bool] = lambda: False,
@@ -383,7 +396,6 @@ def train_stream(
     from arcdemo import viz
     from arcdemo.train import DoneEvent, EpochEvent, SampleEvent, StepEvent
 
-    names = _class_names(config.dataset)
     prefix = f"{label}: " if label else ""
     series = ("step", "loss", "train_accuracy", "test_step", "test_accuracy", "test_views")
     history: dict[str, list[float]] = {key: [] for key in series}
@@ -393,6 +405,7 @@ def train_stream(
     yield TrainUpdate(_progress_html(0, f"{prefix}loading {dataset} and building the model…"))
     THREADS.settle()
     thread = _trainer_thread(config, stop, events)
+    started, timed_out = time.perf_counter(), False
     last_step: StepEvent | None = None
     sample: SampleEvent | None = None
     changed, finished, last_sent, interval = False, False, 0.0, refresh_s
@@ -406,6 +419,9 @@ def train_stream(
             except queue.Empty:
                 pass
             if should_stop():
+                stop.set()
+            if not timed_out and time.perf_counter() - started > MAX_TRAIN_S:
+                timed_out = True
                 stop.set()
             for event in batch:
                 if event is None:
@@ -425,7 +441,7 @@ def train_stream(
                     history["test_views"].append(1)
                     changed = True
                 elif isinstance(event, DoneEvent):
-                    yield _finish(event, prefix, out_dir, config)
+                    yield _finish(event, prefix, out_dir, config, timed_out)
                     changed = False
             if finished or last_step is None or not changed or time.perf_counter() - last_sent < interval:
                 continue
@@ -433,12 +449,12 @@ def train_stream(
             sphere = None
             if sample is not None:
                 sphere = viz.sphere_figure(
-                    sample.embeddings, sample.labels, sample.rule, names,
+                    sample.embeddings, sample.labels, sample.rule, sample.class_names,
                     title=f"{prefix}step {sample.step}: {len(sample.labels):,} test points",
                 )
                 frame(sphere, LIVE_HEIGHT)
                 sample = None
-            status = _step_html(last_step, config, prefix, stop.is_set())
+            status = _step_html(last_step, config, prefix, stop.is_set(), timed_out)
             update = TrainUpdate(status, sphere, viz.curves_figure(history))
             # drawing competes with the trainer for the CPU (and the GIL): keep it under ~20% of the time
             interval = max(refresh_s, 4 * (time.perf_counter() - began))
@@ -446,23 +462,29 @@ def train_stream(
             changed, last_sent = False, time.perf_counter()
     finally:
         stop.set()  # Stop, a closed tab or an error: the trainer ends at its next step (then evaluates once)
-        thread.join(timeout=120)
+        thread.join()  # and the desk stays taken until it has: two trainings never share the CPU
 
 
-def _step_html(step: Any, config: TrainConfig, prefix: str, stopping: bool) -> str:
+def _limit_text() -> str:
+    return f"this server allows {MAX_TRAIN_S:.0f} s per training (ARCDEMO_MAX_TRAIN_S)"
+
+
+def _step_html(step: Any, config: TrainConfig, prefix: str, stopping: bool, timed_out: bool = False) -> str:
     text = (
         f"{prefix}step {step.step}/{step.total_steps} · epoch {step.epoch}/{config.epochs} · loss {step.loss:.3f} · "
         f"batch accuracy {100 * step.train_accuracy:.0f}% · margin {100 * step.margin_fraction:.0f}% on · "
         f"{step.images_per_s:,.0f} img/s · {step.elapsed_s:.0f} s"
     )
-    if stopping:
+    if timed_out:
+        text += f" · stopping: {_limit_text()}; then one evaluation on the test set…"
+    elif stopping:
         text += " · stopping, then one evaluation on the test set…"
     elif step.step == step.total_steps:
         text += " · evaluating on the test set…"
     return _progress_html(step.step / step.total_steps, text)
 
 
-def _finish(done: Any, prefix: str, out_dir: Path | None, config: TrainConfig) -> TrainUpdate:
+def _finish(done: Any, prefix: str, out_dir: Path | None, config: TrainConfig, timed_out: bool = False) -> TrainUpdate:
     from arcdemo import viz
 
     model, files = _save_trained(done, _run_name(config), out_dir)
@@ -473,7 +495,7 @@ def _finish(done: Any, prefix: str, out_dir: Path | None, config: TrainConfig) -
         title=f"{prefix}after {done.steps} steps: {len(evaluation.labels):,} test embeddings",
     )
     frame(sphere, LIVE_HEIGHT)
-    how = "stopped early" if done.stopped else "done"
+    how = ("stopped early" + (f" ({_limit_text()})" if timed_out else "")) if done.stopped else "done"
     text = (
         f"{prefix}{how} — test accuracy <b>{100 * metrics['accuracy']:.2f}%</b> after {done.steps} steps "
         f"({done.epochs_done} full epoch(s)) in {done.wall_time_s:.0f} s · mean angle to own centre "
@@ -538,8 +560,14 @@ def add_session_model(session: SessionModels | None, model: LoadedModel) -> dict
     models = dict(session or {})
     models[model.key] = model
     while len(models) > MAX_SESSION_MODELS:
-        models.pop(next(iter(models)))
+        models.pop(next(iter(models))).delete_files()
     return models
+
+
+def forget_session(session: SessionModels | None) -> None:
+    """A session has ended (its tab closed an hour ago, or ``SESSION_TTL_S`` passed): delete its runs' files."""
+    for model in (session or {}).values():
+        model.delete_files()
 
 
 class TrainingDesk:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[2]
 APP_DATASETS = ("mnist", "cifar10")  # datasets whose test split the app can evaluate and draw
-DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "faces": "faces"}
+IMAGE_FOLDER = "imagefolder"  # data.IMAGE_FOLDER (a user's class folders), named here without importing torch
+DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "imagefolder": "your images", "faces": "faces"}
 LOSS_TITLES = {
     "softmax": "Softmax", "normface": "NormFace", "sphereface": "SphereFace", "cosface": "CosFace",
     "arcface": "ArcFace", "combined": "Combined margin", "subcenter": "Sub-center ArcFace", "triplet": "Triplet",
@@ -114,12 +116,15 @@ def list_checkpoints(folder: Path | None = None) -> list[ModelEntry]:
     return sorted(entries, key=lambda e: (APP_DATASETS.index(e.dataset), e.embedding_dim != 3, e.key))
 
 
-def available_models(session: Mapping[str, LoadedModel] | None = None, dataset: str | None = None) -> list[ModelEntry]:
-    """Shipped checkpoints, then this session's models (newest first), optionally of one dataset."""
+def available_models(
+    session: Mapping[str, LoadedModel] | None = None, dataset: str | tuple[str, ...] | None = None
+) -> list[ModelEntry]:
+    """Shipped checkpoints, then this session's models (newest first), optionally of one dataset (or several)."""
     entries = list_checkpoints()
     if session:
         entries += [model.entry for model in reversed(list(session.values()))]
-    return [entry for entry in entries if dataset is None or entry.dataset == dataset]
+    wanted = (dataset,) if isinstance(dataset, str) else dataset
+    return [entry for entry in entries if wanted is None or entry.dataset in wanted]
 
 
 # ------------------------------------------------------------------------------------------- thread discipline
@@ -205,12 +210,18 @@ class LoadedModel:
     """A model plus everything the UI derives from it, each computed once on first use (thread-safe)."""
 
     def __init__(self, key: str, label: str, model: EmbeddingModel, card: dict, evaluation: Evaluation | None = None,
-                 stem: Path | None = None):
+                 stem: Path | None = None, folder: Path | None = None):
         self.key, self.label, self.model, self.card, self.stem = key, label, model, card, stem
+        self.folder = folder  # a session run's own folder of downloadable files (deleted with the session)
         self._evaluation = evaluation
         self._points: DrawnPoints | None = None
         self._draw_base: object | None = None
         self._evaluation_lock, self._points_lock = threading.Lock(), threading.RLock()
+
+    def delete_files(self) -> None:
+        """Delete a session run's folder (shipped checkpoints have none)."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def __getstate__(self) -> dict:
         """Picklable (ZeroGPU hands results between processes): the locks are left behind and made anew."""
@@ -255,11 +266,11 @@ class LoadedModel:
         with self._evaluation_lock:
             if self._evaluation is None:
                 THREADS.settle()
-                from arcdemo.data import load_split
                 from arcdemo.evaluate import card_tta, evaluate_model
+                from arcdemo.train import card_data
 
                 self._evaluation = evaluate_model(
-                    self.model, load_split(self.spec.dataset, "test"), **card_tta(self.card.get("config", {}))
+                    self.model, card_data(self.card), **card_tta(self.card.get("config", {}))
                 )
             return self._evaluation
 
@@ -270,11 +281,11 @@ class LoadedModel:
             if self._points is None:
                 shipped = load_points(self.stem) if self.stem is not None else None
                 if shipped is None:
-                    from arcdemo.data import load_split
                     from arcdemo.evaluate import drawn_points
+                    from arcdemo.train import card_data
 
                     evaluation = self.evaluation()
-                    shipped = drawn_points(self.model, load_split(self.spec.dataset, "test"), evaluation)
+                    shipped = drawn_points(self.model, card_data(self.card), evaluation)
                 self._points = shipped
             return self._points
 
