@@ -48,8 +48,9 @@ def inputs(folder: Path) -> dict[str, tuple]:
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)).save(photo)
     first, second, _, _ = next(p for p in lfw_pairs(data_root() / "faces") if p[2])
+    drawn = {"background": None, "layers": [], "composite": handle_file(str(sketch))}
     return {
-        "/predict_digit": ({"background": None, "layers": [], "composite": handle_file(str(sketch))}, "mnist-arcface-3d"),
+        "/predict_digit": (drawn, "mnist-arcface-3d"),
         "/classify_image": (handle_file(str(photo)), "cifar10-arcface-3d"),
         "/verify_faces": (handle_file(str(first)), handle_file(str(second))),
     }
