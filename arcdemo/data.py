@@ -175,9 +175,10 @@ def _read_cifar10(split: str) -> Split:
 def decode_image_file(path: Path, channels: int) -> torch.Tensor:
     """Decode one image file to uint8 (C, H, W) with Pillow, converting to ``channels`` (1 or 3).
 
-    Pillow reads every format here; torchvision's decoders are deprecated from 0.29 and skip PGM/TIFF/GIF/BMP. They
-    are 1.5x faster on CIFAR-10's WebP (10,000 files: 1.2 s against 1.7 s, benchmarks/decode_speed.py), seconds paid
-    once per split, since decoded splits are cached."""
+    Pillow reads every format here; torchvision's decoders are deprecated from 0.29 and skip PGM/TIFF/GIF/BMP.
+    On CIFAR-10's 10,000 test WebP files (benchmarks/decode_speed.py, same pixels): Pillow 1.66 s, TorchCodec 0.17
+    1.34 s, torchvision 1.11 s. TorchCodec's gain (~2 s over all 60,000 CIFAR-10 files, paid once: decoded splits
+    are cached) does not pay for a binary dependency pinned to the torch version that reads fewer formats."""
     from PIL import Image
 
     with Image.open(path) as image:
