@@ -657,3 +657,35 @@ def test_output_images_are_files_written_once(tmp_path: Path, monkeypatch: pytes
     assert again == paths[0] and Path(again).stat().st_ino == written.st_ino  # reused, not rewritten
     assert outputs.image_file(picture[::-1]) != again and outputs.image_file(None) is None
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []  # no staging left
+
+
+def test_thread_counts_are_per_thread_and_a_trainer_sets_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request thread predicting on 1 torch thread neither slows a running trainer nor hands its 1 to a trainer
+    started after it."""
+    import torch
+
+    from arcdemo.ui.models import THREADS
+
+    monkeypatch.setenv("ARCDEMO_TORCH_THREADS", "2")
+    seen: dict[str, int] = {}
+    predicting, trainer_ready = threading.Event(), threading.Event()
+
+    def request() -> None:
+        with THREADS.single():
+            seen["request"] = torch.get_num_threads()
+            predicting.set()
+            trainer_ready.wait(10)
+
+    def trainer() -> None:
+        predicting.wait(10)
+        seen["new thread starts with"] = torch.get_num_threads()
+        THREADS.settle()
+        seen["trainer"] = torch.get_num_threads()
+        trainer_ready.set()
+
+    threads = [threading.Thread(target=request), threading.Thread(target=trainer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert seen["request"] == 1 and seen["trainer"] == 2, seen

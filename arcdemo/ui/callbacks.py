@@ -355,6 +355,7 @@ def _trainer_thread(config: TrainConfig, stop: threading.Event, events: queue.Qu
 
     def run() -> None:
         try:
+            THREADS.settle()  # this new thread's own count: it may have started with a request thread's 1
             for event in train(config, should_stop=stop.is_set):
                 events.put(event)
         except BaseException as error:  # noqa: BLE001 - handed to the consumer, which explains it
@@ -403,7 +404,6 @@ def train_stream(
     events: queue.Queue = queue.Queue()
     dataset = DATASET_TITLES.get(config.dataset)
     yield TrainUpdate(_progress_html(0, f"{prefix}loading {dataset} and building the model…"))
-    THREADS.settle()
     thread = _trainer_thread(config, stop, events)
     started, timed_out = time.perf_counter(), False
     last_step: StepEvent | None = None

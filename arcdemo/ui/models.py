@@ -131,47 +131,39 @@ def available_models(
 
 
 class _ThreadPolicy:
-    """Single-image inference runs torch on one thread; everything else uses torch's default.
+    """Single-image inference runs torch on one thread; training and evaluation on ``training_threads``.
 
     Measured here: with 2 OpenMP threads on a busy 2-core CPU, one MNIST prediction took ~220 ms (the threads wait
-    for each other at every op); on one thread it takes ~2 ms. The setting is process-wide, so it is counted.
-    Training and evaluation use ``$ARCDEMO_TORCH_THREADS`` threads, by default torch's (one per core). Measured on
-    this 2-core CPU, the Train tab's defaults (a full MNIST epoch) from pressing Train to the result: 52 s on 2
-    threads and 76 s on 1 when the machine was otherwise idle; with other jobs running (load ≈ 5) 1 thread was
-    several times faster (a 3,000-image epoch: 13 s on 1 thread, 53 s on 2). Set 1 on a CPU shared with others.
+    for each other at every op); on one thread it takes ~2 ms. Torch's thread count is per OS thread (OpenMP's
+    setting), and a thread started later begins with whatever count was last set anywhere: so every path sets its
+    own on entry (the trainer thread when it starts, a request thread before it predicts or evaluates) and no
+    thread's setting reaches another. Training and evaluation use ``$ARCDEMO_TORCH_THREADS`` threads, by default
+    one per core this process may use. Measured on this 2-core CPU, the Train tab's defaults (a full MNIST epoch)
+    from pressing Train to the result: 52 s on 2 threads and 76 s on 1 when the machine was otherwise idle; with
+    other jobs running (load ≈ 5) 1 thread was several times faster (a 3,000-image epoch: 13 s on 1 thread, 53 s
+    on 2). Set 1 on a CPU shared with others.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._single = 0
-        self._default: int | None = None
-
-    def _apply(self) -> None:
-        import torch
-
-        if self._default is None:
-            configured = os.environ.get("ARCDEMO_TORCH_THREADS", "")
-            self._default = int(configured) if configured.isdigit() and int(configured) > 0 else torch.get_num_threads()
-        want = 1 if self._single else self._default
-        if torch.get_num_threads() != want:
-            torch.set_num_threads(want)
+    @staticmethod
+    def training_threads() -> int:
+        configured = os.environ.get("ARCDEMO_TORCH_THREADS", "")
+        if configured.isdigit() and int(configured) > 0:
+            return int(configured)
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     def settle(self) -> None:
-        """Apply the policy now (before a training or an evaluation starts)."""
-        with self._lock:
-            self._apply()
+        """This thread trains or evaluates next: give it the training thread count."""
+        import torch
+
+        torch.set_num_threads(self.training_threads())
 
     @contextmanager
     def single(self) -> Iterator[None]:
-        with self._lock:
-            self._single += 1
-            self._apply()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._single -= 1
-                self._apply()
+        """This thread predicts one image: one torch thread (the next path on this thread sets its own again)."""
+        import torch
+
+        torch.set_num_threads(1)
+        yield
 
 
 THREADS = _ThreadPolicy()
