@@ -596,20 +596,27 @@ def test_importing_the_app_does_not_import_torch() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_zero_gpu_wrapper(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zero_gpu_wrapper_and_stop_file(monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    from arcdemo.ui.layout import _gpu
+    from arcdemo.ui.gpu import StopFile, on_gpu
 
     def identity(x: int) -> int:
         return x
 
-    assert _gpu()(identity) is identity  # no `spaces` package here: a no-op
+    assert on_gpu(60)(identity) is identity  # no `spaces` package here: a no-op
     calls = []
     fake = types.ModuleType("spaces")
     fake.GPU = lambda duration: (lambda fn: calls.append(duration) or fn)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "spaces", fake)
-    assert _gpu(duration=90)(identity) is identity and calls == [90]
+    assert on_gpu(duration=90)(identity) is identity and calls == [90]
+
+    stop = StopFile()  # what another process sees: a file
+    assert not stop.is_set() and not os.path.exists(stop.path)
+    stop.set()
+    assert stop.is_set() and os.path.exists(stop.path)
+    stop.remove()
+    assert not stop.folder.exists()
 
 
 def test_live_drawing_is_kept_for_predict_and_empty_is_a_quiet_note(tiny_world: TinyWorld) -> None:

@@ -6,6 +6,7 @@ Errors a person can fix raise ``AppInputError`` (``InputError`` from ``arcdemo.i
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from arcdemo.inputs import InputError, model_input, unpack_image_zip
+from arcdemo.ui.gpu import StopFile, on_gpu
 from arcdemo.ui.models import (
     DATASET_TITLES,
     IMAGE_FOLDER,
@@ -349,14 +351,28 @@ def _save_trained(done: Any, name: str, out_dir: Path | None) -> tuple[LoadedMod
     return model, [str(weights), str(card_path)]
 
 
-def _trainer_thread(config: TrainConfig, stop: threading.Event, events: queue.Queue) -> threading.Thread:
+def train_events(config: TrainConfig, stop_path: str) -> Iterator[Any]:
+    """One run's compute, the only part that ZeroGPU runs on its GPU (``gpu.on_gpu``, in a process of its own):
+    the trainer's events with the final model moved to the CPU to travel back; Stop is the file ``stop_path``."""
+    from arcdemo.train import DoneEvent, train
+
+    THREADS.settle()  # this thread's own count: it may have started with a request thread's 1
+    for event in train(config, should_stop=lambda: os.path.exists(stop_path)):
+        if isinstance(event, DoneEvent) and event.model is not None:
+            event = dataclasses.replace(event, model=event.model.cpu())
+        yield event
+
+
+# the evaluation at the end is inside the GPU lease too
+train_events_on_gpu = on_gpu(int(MAX_TRAIN_S) + 120)(train_events)
+
+
+def _trainer_thread(config: TrainConfig, stop: StopFile, events: queue.Queue) -> threading.Thread:
     """Run the trainer beside the UI: events go into ``events``; an exception is put there too, then None."""
-    from arcdemo.train import train
 
     def run() -> None:
         try:
-            THREADS.settle()  # this new thread's own count: it may have started with a request thread's 1
-            for event in train(config, should_stop=stop.is_set):
+            for event in train_events_on_gpu(config, stop.path):
                 events.put(event)
         except BaseException as error:  # noqa: BLE001 - handed to the consumer, which explains it
             events.put(error)
@@ -400,7 +416,7 @@ def train_stream(
     prefix = f"{label}: " if label else ""
     series = ("step", "loss", "train_accuracy", "test_step", "test_accuracy", "test_views")
     history: dict[str, list[float]] = {key: [] for key in series}
-    stop = threading.Event()
+    stop = StopFile()
     events: queue.Queue = queue.Queue()
     dataset = DATASET_TITLES.get(config.dataset)
     yield TrainUpdate(_progress_html(0, f"{prefix}loading {dataset} and building the model…"))
@@ -463,6 +479,7 @@ def train_stream(
     finally:
         stop.set()  # Stop, a closed tab or an error: the trainer ends at its next step (then evaluates once)
         thread.join()  # and the desk stays taken until it has: two trainings never share the CPU
+        stop.remove()
 
 
 def _limit_text() -> str:

@@ -67,15 +67,6 @@ image and see where it lands, or ask whether two **Faces** are the same person.
 # ------------------------------------------------------------------------------------------------ plumbing
 
 
-def _gpu(duration: int = 60) -> Callable[[Callable], Callable]:
-    """``spaces.GPU`` on Hugging Face ZeroGPU Spaces (when the package imports); a no-op everywhere else."""
-    try:
-        import spaces  # type: ignore[import-not-found]
-    except ImportError:
-        return lambda fn: fn
-    return spaces.GPU(duration=duration)
-
-
 def _friendly_error(error: Exception) -> gr.Error:
     if isinstance(error, gr.Error):
         return error
@@ -191,7 +182,6 @@ def guard_sketchpad(component: gr.Sketchpad) -> gr.Sketchpad:
 
 
 @_friendly
-@_gpu()
 def explore(key: str, paint_surface: bool, norm_factor: float, session: cb.SessionModels) -> tuple:
     view = cb.explore(key, paint_surface, session, norm_factor)
     return view.sphere, view.summary, view.confusion, view.angles, view.card
@@ -208,7 +198,6 @@ _EMPTY_PREDICTION = (None, None, None, None, "")
 
 
 @_friendly
-@_gpu()
 def predict_digit(sketch: Any, key: str, session: cb.SessionModels) -> tuple:
     if not key:
         raise cb.InputError("No MNIST model is available yet: train one in the Train tab (dataset MNIST).")
@@ -237,7 +226,6 @@ def predict_digit_again(drawing: Any, key: str, session: cb.SessionModels) -> tu
 
 
 @_friendly
-@_gpu()
 def classify_image(image: Any, key: str, session: cb.SessionModels) -> tuple:
     if not key:
         raise cb.InputError("No CIFAR-10 model is available yet: train one in the Train tab (dataset CIFAR-10).")
@@ -312,7 +300,6 @@ def _run_training(
 
 
 @_friendly
-@_gpu(duration=120)
 def train(
     dataset: str, loss: str, margin: float, scale: float, dim: int, epochs: int, lr: float, warmup_steps: int,
     optimizer: str, batch_size: int, seed: int, train_subset: int, images_zip: str | None = None,
@@ -329,7 +316,6 @@ def train(
 
 
 @_friendly
-@_gpu(duration=120)
 def compare_losses(
     dataset: str, loss: str, margin: float, scale: float, dim: int, epochs: int, lr: float, warmup_steps: int,
     optimizer: str, batch_size: int, seed: int, train_subset: int, loss_b: str, margin_b: float, scale_b: float,

@@ -216,7 +216,7 @@ class LoadedModel:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def __getstate__(self) -> dict:
-        """Picklable (ZeroGPU hands results between processes): the locks are left behind and made anew."""
+        """Copyable and picklable (a session's state may be copied or sent to another process): locks are made anew."""
         state = dict(self.__dict__)
         del state["_evaluation_lock"], state["_points_lock"]
         return state
