@@ -49,13 +49,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_app(env: dict[str, str], log: Path) -> Iterator[str]:
-    """``python app.py`` on a free port; yields its URL once the first page is served."""
+def running_app(env: dict[str, str], log: Path, python: str = sys.executable, cwd: Path = REPO) -> Iterator[str]:
+    """``python app.py`` (in ``cwd``) on a free port; yields its URL once the first page is served."""
     port = _free_port()
     environment = {**os.environ, **env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
     with open(log, "w") as output:
-        command = [sys.executable, "app.py"]
-        server = subprocess.Popen(command, cwd=REPO, env=environment, stdout=output, stderr=subprocess.STDOUT)
+        server = subprocess.Popen([python, "app.py"], cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 90

@@ -68,12 +68,14 @@ image and see where it lands, or ask whether two **Faces** are the same person.
 
 
 def _friendly_error(error: Exception) -> gr.Error:
+    """A sentence for the visitor; the server log gets a traceback only for what nobody expected (once, here)."""
     if isinstance(error, gr.Error):
         return error
     if isinstance(error, cb.AppInputError):
-        return gr.Error(str(error), title="Cannot do that")
+        return gr.Error(str(error), title="Cannot do that", print_exception=False)
     log.exception("unexpected error in a callback")
-    return gr.Error(f"Sorry, that failed unexpectedly ({type(error).__name__}: {error}). The server log has details.")
+    return gr.Error(f"Sorry, that failed unexpectedly ({type(error).__name__}: {error}). The server log has details.",
+                    print_exception=False)
 
 
 def _friendly(fn: Callable) -> Callable:
@@ -131,7 +133,7 @@ def _check_uploads(files: list[Any]) -> None:
             try:
                 check_image_file(path)
             except InputError as error:
-                raise gr.Error(str(error), title="Cannot use that image") from None
+                raise gr.Error(str(error), title="Cannot use that image", print_exception=False) from None
 
 
 def guard_image(component: gr.Image) -> gr.Image:
