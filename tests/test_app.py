@@ -228,18 +228,23 @@ def _one_png() -> str:
     return str(path)
 
 
-def test_stop_training(client: Client) -> None:
-    assert client.predict(api_name="/stop_training").startswith("No training")
+def stop_mid_run(client: Client, start_within_s: float, stop_within_s: float) -> list:
+    """Start a 5-epoch training, press Stop once it streams steps; the last outputs once it has ended."""
     job = client.submit(**{**SETTINGS, "epochs": 5}, api_name="/train")
     started = time.perf_counter()
     while not any("step" in (out[0] or "") for out in job.outputs()):
-        assert time.perf_counter() - started < 90, "training never started"
+        assert time.perf_counter() - started < start_within_s, "training never started"
         time.sleep(0.2)
     assert client.predict(api_name="/stop_training").startswith("Stopping")
     while not job.done():
-        assert time.perf_counter() - started < 120, "Stop did not stop the training"
+        assert time.perf_counter() - started < stop_within_s, "Stop did not stop the training"
         time.sleep(0.2)
-    final = job.outputs()[-1]
+    return job.outputs()[-1]
+
+
+def test_stop_training(client: Client) -> None:
+    assert client.predict(api_name="/stop_training").startswith("No training")
+    final = stop_mid_run(client, 90, 120)
     assert "stopped early" in final[0] and len(final[3]) == 2
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 from gradio_client import Client
 
 from tests.conftest import REPO, require_data
-from tests.test_app import SETTINGS
+from tests.test_app import SETTINGS, stop_mid_run
 from tests.test_browser import running_app
 
 STAND_IN = REPO / "tests" / "spaces_stand_in"
@@ -30,16 +29,7 @@ def test_training_runs_in_the_gpu_process_and_stop_reaches_it(tmp_path: Path) ->
         key = re.search(r"<code>(session:\d+)</code>", final[0]).group(1)
         assert "Test accuracy" in client.predict(key, False, api_name="/explore")[1]  # the model came back
 
-        job = client.submit(**{**SETTINGS, "epochs": 5}, api_name="/train")
-        started = time.perf_counter()
-        while not any("step" in (out[0] or "") for out in job.outputs()):
-            assert time.perf_counter() - started < 120, "training never started"
-            time.sleep(0.2)
-        assert client.predict(api_name="/stop_training").startswith("Stopping")
-        while not job.done():
-            assert time.perf_counter() - started < 180, "Stop did not reach the GPU process"
-            time.sleep(0.2)
-        assert "stopped early" in job.outputs()[-1][0]
+        assert "stopped early" in stop_mid_run(client, 120, 180)[0]  # Stop reached the GPU process
         server_log = (tmp_path / "app.log").read_text()
     calls = [line.split() for line in log.read_text().splitlines()]
     assert len(calls) == 2, calls  # the two trainings, nothing else: predictions stay on the CPU

@@ -351,13 +351,13 @@ def _save_trained(done: Any, name: str, out_dir: Path | None) -> tuple[LoadedMod
     return model, [str(weights), str(card_path)]
 
 
-def train_events(config: TrainConfig, stop_path: str) -> Iterator[Any]:
+def train_events(config: TrainConfig, stop: StopFile) -> Iterator[Any]:
     """One run's compute, the only part that ZeroGPU runs on its GPU (``gpu.on_gpu``, in a process of its own):
-    the trainer's events with the final model moved to the CPU to travel back; Stop is the file ``stop_path``."""
+    the trainer's events with the final model moved to the CPU to travel back; Stop is ``stop``'s file."""
     from arcdemo.train import DoneEvent, train
 
     THREADS.settle()  # this thread's own count: it may have started with a request thread's 1
-    for event in train(config, should_stop=lambda: os.path.exists(stop_path)):
+    for event in train(config, should_stop=stop.is_set):
         if isinstance(event, DoneEvent) and event.model is not None:
             event = dataclasses.replace(event, model=event.model.cpu())
         yield event
@@ -372,7 +372,7 @@ def _trainer_thread(config: TrainConfig, stop: StopFile, events: queue.Queue) ->
 
     def run() -> None:
         try:
-            for event in train_events_on_gpu(config, stop.path):
+            for event in train_events_on_gpu(config, stop):
                 events.put(event)
         except BaseException as error:  # noqa: BLE001 - handed to the consumer, which explains it
             events.put(error)
