@@ -58,7 +58,14 @@ PRESETS: dict[str, TrainConfig] = {
                                       **{**_CIFAR, "epochs": 10, "shift_tta": False}),
     "faces-arcface": TrainConfig(loss="arcface", margin=0.5, scale=32.0,
                                  **{**_FACES, "image_size": 112, "epochs": 50}),
-    "faces-arcface-celeba": TrainConfig(loss="arcface", margin=0.5, scale=32.0, **_FACES_LARGE),
+    "faces-arcface-celeba-stage1": TrainConfig(loss="arcface", margin=0.5, scale=32.0, **_FACES_LARGE),
+    # Stage 2 (shipped): stage 1 fine-tuned for 8 more epochs, SGD one-cycle to a fifth of its peak rate (0.02) with
+    # the whole margin from the first step: validation pair accuracy 90.3% → 91.1% (42 min here). Run stage 1 first
+    # (it writes runs/faces-arcface-celeba-stage1). The shipped card's init_from reads "faces-arcface-celeba": stage 1
+    # was shipped under that name when stage 2 ran (its card: benchmarks/results/faces-arcface-celeba-stage1-card.json).
+    "faces-arcface-celeba": TrainConfig(loss="arcface", margin=0.5, scale=32.0,
+                                        **{**_FACES_LARGE, "epochs": 8, "lr": 0.02, "margin_warmup_steps": 0,
+                                           "init_from": "runs/faces-arcface-celeba-stage1"}),
     "faces-arcface-fiw": TrainConfig(loss="arcface", margin=0.5, scale=32.0,
                                      **{**_FACES_LARGE, "dataset": "fiw", "margin_warmup_steps": 162}),
     "faces-cosface": TrainConfig(loss="cosface", margin=0.35, scale=32.0, **_FACES),
