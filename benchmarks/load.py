@@ -3,10 +3,11 @@ session trains with the Train tab's defaults; and that training alone, for compa
 
     .venv/bin/python benchmarks/load.py [--sessions 8] [--calls 12]
 
-Reports p50/p95 seconds per endpoint idle and under load, every failure with its message, and the training's
-time and test accuracy alone and under load. Targets: 0 failures of sessions × calls; Draw's p95 under load ≤ 3×
-idle; the training within ±20% of its time alone. Uses ``$ARCDEMO_DATA_ROOT`` (MNIST for the training, LFW photos
-for Faces). Writes benchmarks/results/load.json.
+Reports p50/p95 seconds per endpoint idle and under load, every failure with its message, the training's
+time and test accuracy alone and under load, and the CPU seconds the server spent on each phase (what the
+visitors cost is CPU the training cannot have on a CPU they share). Targets: 0 failures of sessions × calls; Draw's
+p95 under load ≤ 3× idle; the training within ±20% of its time alone. Uses ``$ARCDEMO_DATA_ROOT`` (MNIST for the
+training, LFW photos for Faces). Writes benchmarks/results/load.json.
 """
 
 from __future__ import annotations
@@ -54,6 +55,28 @@ def inputs(folder: Path) -> dict[str, tuple]:
         "/classify_image": (handle_file(str(photo)), "cifar10-arcface-3d"),
         "/verify_faces": (handle_file(str(first)), handle_file(str(second))),
     }
+
+
+def server_cpu_s() -> float | None:
+    """CPU seconds (user + system) the app server (this process's child running app.py) has used so far, from
+    Linux's /proc; None elsewhere."""
+    try:
+        tasks = list(Path("/proc/self/task").iterdir())
+    except OSError:
+        return None
+    for pid in (pid for task in tasks for pid in (task / "children").read_text().split()):
+        try:
+            if b"app.py" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a short-lived child that has gone
+            continue
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return None
+
+
+def cpu_between(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else round(after - before, 1)
 
 
 def visitors(url: str, sessions: int, calls: int, arguments: dict[str, tuple]) -> dict:
@@ -117,13 +140,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, running_app({}, Path(scratch) / "app.log") as url:
         arguments = inputs(Path(scratch))
         visitors(url, 2, len(ENDPOINTS), arguments)  # warm: models loaded, figures cached
+        cpu = [server_cpu_s()]
         idle = visitors(url, args.sessions, args.calls, arguments)
+        cpu.append(server_cpu_s())
         thread, alone = training(url)
         thread.join()
+        cpu.append(server_cpu_s())
         thread, loaded = training(url)
         time.sleep(5)  # the training is past loading and into its steps
         under_load = visitors(url, args.sessions, args.calls, arguments)
         thread.join()
+        cpu.append(server_cpu_s())
+    idle["server_cpu_s"] = cpu_between(cpu[0], cpu[1])
+    alone["server_cpu_s"] = cpu_between(cpu[1], cpu[2])
+    loaded["server_cpu_s_with_the_visitors"] = cpu_between(cpu[2], cpu[3])
     draw_ratio = under_load["endpoints"]["/predict_digit"]["p95_s"] / idle["endpoints"]["/predict_digit"]["p95_s"]
     result = {
         "sessions": args.sessions, "calls_per_session": args.calls, "idle": idle, "under_load": under_load,
