@@ -175,3 +175,40 @@ def test_verdict_follows_threshold_and_band() -> None:
     assert verifier.decide(0.25) == verifier.decide(0.4) == "uncertain"
     verdict = verifier.verdict(0.4, [1, 3])
     assert verdict["same_person"] and verdict["decision"] == "uncertain" and verdict["faces_found"] == [1, 3]
+
+
+def test_face_models_embed_on_one_torch_thread(people) -> None:
+    """A request thread that inherited another path's 2 threads still embeds faces on 1 (as digits and photos do),
+    so on a shared CPU it never waits at an OpenMP barrier for a core a training holds."""
+    import threading
+
+    import torch
+
+    seen: list[int] = []
+
+    class Recording:
+        model = "arcface"
+
+        def compare(self, a, b) -> dict:  # noqa: ANN001
+            seen.append(torch.get_num_threads())
+            return {}
+
+        def embed(self, face) -> np.ndarray:  # noqa: ANN001
+            seen.append(torch.get_num_threads())
+            return np.ones(2) / np.sqrt(2)
+
+        def gallery_threshold(self, size: int) -> float:
+            return 0.5
+
+    def request() -> None:
+        torch.set_num_threads(2)
+        faces.compare_faces(*people["a"], models=[Recording()])
+        torch.set_num_threads(2)
+        gallery, _ = faces.enrol({}, "Ann", people["a"][0], models=[Recording()])
+        torch.set_num_threads(2)
+        faces.identify(gallery, people["a"][1], models=[Recording()])
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join(60)
+    assert seen == [1, 1, 1]

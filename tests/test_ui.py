@@ -666,22 +666,6 @@ def test_output_images_are_files_written_once(tmp_path: Path, monkeypatch: pytes
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []  # no staging left
 
 
-def test_every_visitor_request_predicts_on_one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Not only digits and photos: a face comparison (or any handler) on a request thread that inherited the
-    trainer's count still runs torch on one thread, so it never waits at an OpenMP barrier for a busy core."""
-    import torch
-
-    from arcdemo.ui import layout
-
-    monkeypatch.setenv("ARCDEMO_TORCH_THREADS", "2")
-    seen: list[int] = []
-    handler = layout._friendly(lambda: seen.append(torch.get_num_threads()))
-    thread = threading.Thread(target=lambda: (torch.set_num_threads(2), handler()))
-    thread.start()
-    thread.join(10)
-    assert seen == [1]
-
-
 def test_thread_counts_are_per_thread_and_a_trainer_sets_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     """A request thread predicting on 1 torch thread neither slows a running trainer nor hands its 1 to a trainer
     started after it."""

@@ -2,7 +2,8 @@
 with dlib's reference beside it; a per-session gallery for open-set identification ("unknown" below threshold).
 
 No gradio here. A photo without a face, a file that is not an image, or a gallery mistake raises ``InputError``
-with a sentence; both face models load once per process, on first use.
+with a sentence; both face models load once per process, on first use, and embed on one torch thread (a request's
+share of the CPU: see ui.models._ThreadPolicy).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from arcdemo.inputs import InputError
+from arcdemo.ui.models import THREADS
 
 if TYPE_CHECKING:
     from arcdemo.faces.align import AlignedFace
@@ -150,7 +152,9 @@ def compare_faces(first: Any, second: Any, models: list[Verifier] | None = None)
     """Are the two photos the same person? Each model (default: every one available) scores the same faces."""
     found, notes = (models, []) if models else verifiers()
     photos = (face_photo(first, "The first photo"), face_photo(second, "The second photo"))
-    return FaceComparison(photos, [model.compare(photos[0].face, photos[1].face) for model in found], notes, found)
+    with THREADS.single():
+        verdicts = [model.compare(photos[0].face, photos[1].face) for model in found]
+    return FaceComparison(photos, verdicts, notes, found)
 
 
 # ---------------------------------------------------------------------------------------------------- gallery
@@ -171,7 +175,8 @@ def enrol(
         raise InputError(f"The gallery holds {MAX_GALLERY} people: remove one (or clear it) first.")
     photo = face_photo(source, f"The photo of {name}")
     found = models or verifiers()[0]
-    gallery[name] = {"crop": photo.crop, **{model.model: model.embed(photo.face) for model in found}}
+    with THREADS.single():
+        gallery[name] = {"crop": photo.crop, **{model.model: model.embed(photo.face) for model in found}}
     return gallery, photo
 
 
@@ -198,7 +203,8 @@ def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None
         raise InputError(
             "The gallery was enrolled with a face model this server no longer has: clear it and enrol again."
         )
-    probes = {model.model: model.embed(photo.face) for model in usable}
+    with THREADS.single():
+        probes = {model.model: model.embed(photo.face) for model in usable}
     scores = {name: [float(np.dot(entry[m.model], probes[m.model])) for m in usable] for name, entry in gallery.items()}
     ranked = sorted(scores.items(), key=lambda item: -item[1][0])
     best, best_scores = ranked[0]

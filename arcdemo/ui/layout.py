@@ -27,7 +27,7 @@ from gradio.components.plot import PlotData  # noqa: E402
 from arcdemo.margins import LOSSES  # noqa: E402
 from arcdemo.ui import callbacks as cb  # noqa: E402
 from arcdemo.ui import faces  # noqa: E402
-from arcdemo.ui.models import DATASET_TITLES, IMAGE_FOLDER, LOSS_TITLES, REPO, THREADS, available_models  # noqa: E402
+from arcdemo.ui.models import DATASET_TITLES, IMAGE_FOLDER, LOSS_TITLES, REPO, available_models  # noqa: E402
 from arcdemo.ui.outputs import image_file  # noqa: E402
 from arcdemo.ui.plots import FigureJSON  # noqa: E402
 
@@ -79,10 +79,7 @@ def _friendly_error(error: Exception) -> gr.Error:
 
 
 def _friendly(fn: Callable) -> Callable:
-    """Errors become a ``gr.Error`` with a sentence (the user's mistakes) or a short note (ours), never a traceback.
-
-    A plain function is a visitor's request, so it runs torch on one thread (``THREADS.single``: faces, digits,
-    photos alike); a generator is a training, which sets its own threads."""
+    """Errors become a ``gr.Error`` with a sentence (the user's mistakes) or a short note (ours), never a traceback."""
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
@@ -97,8 +94,7 @@ def _friendly(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def function(*args: Any, **kwargs: Any) -> Any:
         try:
-            with THREADS.single():
-                return fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except Exception as error:  # noqa: BLE001
             raise _friendly_error(error) from None
 
