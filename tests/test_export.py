@@ -22,7 +22,7 @@ def real_images(dataset: str, count: int = 64) -> torch.Tensor:
 
         lfw = require_data("faces", "lfw")
         photos = sorted(lfw.glob("*/*.jpg"))[:count]
-        return torch.stack([torch.from_numpy(align_face(p).crop).permute(2, 0, 1) for p in photos])
+        return torch.stack([torch.tensor(align_face(p).crop).permute(2, 0, 1) for p in photos])  # crops are read-only
     require_data({"mnist": "MNIST", "cifar10": "cifar10"}[dataset])
     return load_split(dataset, "test").subset(count, seed=0).images
 
