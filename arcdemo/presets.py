@@ -60,7 +60,7 @@ PRESETS: dict[str, TrainConfig] = {
                                  **{**_FACES, "image_size": 112, "epochs": 50}),
     "faces-arcface-celeba-stage1": TrainConfig(loss="arcface", margin=0.5, scale=32.0, **_FACES_LARGE),
     # Stage 2 (shipped): stage 1 fine-tuned for 8 more epochs, SGD one-cycle to a fifth of its peak rate (0.02) with
-    # the whole margin from the first step: validation pair accuracy 90.3% → 91.1% (42 min here). Run stage 1 first
+    # the whole margin from the first step: validation pair accuracy 90.3% → 91.1% (43 min here). Run stage 1 first
     # (it writes runs/faces-arcface-celeba-stage1). The shipped card's init_from reads "faces-arcface-celeba": stage 1
     # was shipped under that name when stage 2 ran (its card: benchmarks/results/faces-arcface-celeba-stage1-card.json).
     "faces-arcface-celeba": TrainConfig(loss="arcface", margin=0.5, scale=32.0,
