@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,14 +38,16 @@ from arcdemo.checkpoints import hardware, load_checkpoint  # noqa: E402
 from arcdemo.data import resize_images  # noqa: E402
 from arcdemo.evaluate import random_pairs, unit_rows, verification_metrics  # noqa: E402
 from arcdemo.faces.data import face_split  # noqa: E402
+from arcdemo.faces.verify import embed_crops  # noqa: E402
 from arcdemo.model import EmbeddingModel  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "face_variants.json"
 
 
-def embeddings(model: EmbeddingModel, crops: torch.Tensor, shift: bool = False) -> np.ndarray:
+def with_shift_views(model: EmbeddingModel, crops: torch.Tensor) -> np.ndarray:
+    """``embed_crops`` (what the app embeds: resized, flip-TTA) with the 1 px shift views added."""
     images = resize_images(crops, model.spec.image_size)
-    return unit_rows(model.embed(images, flip_tta=True, shift_tta=shift).cpu().numpy())
+    return unit_rows(model.embed(images, flip_tta=True, shift_tta=True).cpu().numpy())
 
 
 def averaged(first: EmbeddingModel, second: EmbeddingModel) -> EmbeddingModel:
@@ -69,30 +72,30 @@ def main() -> None:
     folds = np.arange(len(same)) % 10
     results: dict[str, dict] = {}
 
-    def score(name: str, unit: np.ndarray, seconds: float) -> None:
+    def score(name: str, embed: Callable[[], np.ndarray]) -> np.ndarray:
+        """Time ``embed`` (unit embeddings of the validation faces), score its pairs, return the embeddings."""
+        start = time.perf_counter()
+        unit = embed()
+        seconds = time.perf_counter() - start
         m = verification_metrics(np.sum(unit[first] * unit[second], axis=1), same, folds)
         results[name] = {"val_accuracy": m["accuracy"], "val_accuracy_std": m["accuracy_std"], "val_eer": m["eer"],
                          "val_tar_at_far_1e-2": m["tar_at_far_1e-2"], "seconds": round(seconds, 1)}
         print(f"{name:34s} {100 * m['accuracy']:6.2f}%  EER {100 * m['eer']:5.2f}%  "
               f"TAR@1% {100 * m['tar_at_far_1e-2']:5.1f}%  ({seconds:.0f} s)", flush=True)
+        return unit
 
-    start = time.perf_counter()
-    plain = embeddings(model, val.images)
-    score("flip", plain, time.perf_counter() - start)
-    start = time.perf_counter()
-    score("flip + shift", embeddings(model, val.images, shift=True), time.perf_counter() - start)
-    start = time.perf_counter()
-    rows = torch.from_numpy(np.random.default_rng(0).choice(len(train), args.centre_samples, replace=False))
-    centre = embeddings(model, train.images[rows]).mean(0)
-    score("flip, centred on training mean", unit_rows(plain - centre), time.perf_counter() - start)
+    def centred() -> np.ndarray:
+        rows = torch.from_numpy(np.random.default_rng(0).choice(len(train), args.centre_samples, replace=False))
+        return unit_rows(plain - embed_crops(model, train.images[rows]).mean(0))
+
+    plain = score("flip", lambda: embed_crops(model, val.images))
+    score("flip + shift", lambda: with_shift_views(model, val.images))
+    score("flip, centred on training mean", centred)
     if args.other:
         other, _ = load_checkpoint(args.other)
-        start = time.perf_counter()
-        second_plain = embeddings(other, val.images)
-        score("other, flip", second_plain, time.perf_counter() - start)
-        score("both, embeddings concatenated", unit_rows(np.concatenate([plain, second_plain], 1)), 0.0)
-        start = time.perf_counter()
-        score("weights averaged, flip", embeddings(averaged(model, other), val.images), time.perf_counter() - start)
+        other_plain = score("other, flip", lambda: embed_crops(other, val.images))
+        score("both, embeddings concatenated", lambda: unit_rows(np.concatenate([plain, other_plain], 1)))
+        score("weights averaged, flip", lambda: embed_crops(averaged(model, other), val.images))
     OUT.write_text(json.dumps({
         "checkpoint": args.checkpoint, "other": args.other or None, "dataset": dataset,
         "val_identities": len(val.class_names), "val_images": len(val), "val_pairs": int(len(same)),
