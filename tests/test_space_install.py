@@ -13,13 +13,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from tests.conftest import REPO, require_data
 from tests.test_app import EXAMPLES, SETTINGS, _lfw_people, sketch
-from tests.test_browser import running_app
+from tests.test_browser import local_client, running_app
 from tests.test_ui import drawn_one
 
 pytestmark = pytest.mark.slow
@@ -45,9 +45,10 @@ def test_a_fresh_space_install_serves_every_tab_without_data(tmp_path: Path) -> 
     environment = tmp_path / "venv"
     venv.create(environment, with_pip=True)
     python = environment / "bin" / "python"
+    # the same files as a Space's install; --no-compile leaves bytecode to the first import (~40 s less here)
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", "requirements.txt",
-         f"gradio=={sdk_version()}"], cwd=space, capture_output=True, text=True)
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile",
+         "-r", "requirements.txt", f"gradio=={sdk_version()}"], cwd=space, capture_output=True, text=True)
     assert install.returncode == 0, install.stderr[-3000:]
     assert subprocess.run([str(python), "-c", "import pytest"], capture_output=True).returncode != 0  # no test extras
 
@@ -57,7 +58,7 @@ def test_a_fresh_space_install_serves_every_tab_without_data(tmp_path: Path) -> 
            "ARCDEMO_OUTPUT_DIR": str(tmp_path / "runs"), "ARCDEMO_REQUIRE_DATA": ""}
     log = tmp_path / "app.log"
     with running_app(env, log, python=str(python), cwd=space) as url:
-        client = Client(url, verbose=False)
+        client = local_client(url)
         # Explore and Draw: the shipped points and checkpoints, no MNIST anywhere
         summary = client.predict("mnist-arcface-3d", False, api_name="/explore")[1]
         assert "Test accuracy" in summary
