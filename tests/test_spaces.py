@@ -8,11 +8,9 @@ import os
 import re
 from pathlib import Path
 
-from gradio_client import Client
-
 from tests.conftest import REPO, require_data
 from tests.test_app import SETTINGS, stop_mid_run
-from tests.test_browser import running_app
+from tests.test_browser import local_client, running_app
 
 STAND_IN = REPO / "tests" / "spaces_stand_in"
 
@@ -23,7 +21,7 @@ def test_training_runs_in_the_gpu_process_and_stop_reaches_it(tmp_path: Path) ->
     env = {"PYTHONPATH": os.pathsep.join([str(STAND_IN), os.environ.get("PYTHONPATH", "")]),
            "SPACES_STAND_IN_LOG": str(log), "ARCDEMO_MAX_TRAIN_S": "300", "ARCDEMO_OUTPUT_DIR": str(tmp_path)}
     with running_app(env, tmp_path / "app.log") as url:
-        client = Client(url, verbose=False)
+        client = local_client(url)
         final = client.predict(**{**SETTINGS, "train_subset": 2560}, api_name="/train")
         assert "test accuracy" in final[0], final[0]
         key = re.search(r"<code>(session:\d+)</code>", final[0]).group(1)
