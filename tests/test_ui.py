@@ -667,8 +667,7 @@ def test_output_images_are_files_written_once(tmp_path: Path, monkeypatch: pytes
 
 
 def test_thread_counts_are_per_thread_and_a_trainer_sets_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A request thread predicting on 1 torch thread neither slows a running trainer nor hands its 1 to a trainer
-    started after it."""
+    """A request thread predicts on 1 torch thread and does not hand its 1 to a trainer started after it."""
     import torch
 
     from arcdemo.ui.models import THREADS
@@ -696,3 +695,38 @@ def test_thread_counts_are_per_thread_and_a_trainer_sets_its_own(monkeypatch: py
     for thread in threads:
         thread.join(20)
     assert seen["request"] == 1 and seen["trainer"] == 2, seen
+
+
+def test_a_trainer_gives_a_prediction_a_core_and_takes_it_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between steps a trainer runs on 1 thread while a visitor's prediction runs, and on its own count after."""
+    import torch
+
+    from arcdemo.ui.models import THREADS
+
+    monkeypatch.setenv("ARCDEMO_TORCH_THREADS", "2")
+    seen: list[int] = []
+    predicting, paced, done = threading.Event(), threading.Event(), threading.Event()
+
+    def request() -> None:
+        with THREADS.single():
+            predicting.set()
+            paced.wait(10)
+        done.set()
+
+    def trainer() -> None:
+        THREADS.settle()
+        seen.append(torch.get_num_threads())
+        predicting.wait(10)
+        THREADS.pace()
+        seen.append(torch.get_num_threads())
+        paced.set()
+        done.wait(10)
+        THREADS.pace()
+        seen.append(torch.get_num_threads())
+
+    threads = [threading.Thread(target=request), threading.Thread(target=trainer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert seen == [2, 1, 2]

@@ -358,6 +358,7 @@ def train_events(config: TrainConfig, stop: StopFile) -> Iterator[Any]:
 
     THREADS.settle()  # this thread's own count: it may have started with a request thread's 1
     for event in train(config, should_stop=stop.is_set):
+        THREADS.pace()
         if isinstance(event, DoneEvent) and event.model is not None:
             event = dataclasses.replace(event, model=event.model.cpu())
         yield event

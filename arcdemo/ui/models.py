@@ -144,6 +144,10 @@ class _ThreadPolicy:
     on 2). Set 1 on a CPU shared with others.
     """
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._predicting = 0  # request threads inside ``single`` right now
+
     @staticmethod
     def training_threads() -> int:
         configured = os.environ.get("ARCDEMO_TORCH_THREADS", "")
@@ -157,13 +161,30 @@ class _ThreadPolicy:
 
         torch.set_num_threads(self.training_threads())
 
+    def pace(self) -> None:
+        """Between a trainer's steps: one thread while a visitor's prediction runs, else the training count. On
+        a CPU with as many cores as training threads, a prediction beside a full-width step leaves the step's
+        threads waiting for each other and the prediction waiting for a core; one training thread leaves it one."""
+        import torch
+
+        with self._lock:
+            wanted = 1 if self._predicting else self.training_threads()
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
+
     @contextmanager
     def single(self) -> Iterator[None]:
         """This thread predicts one image: one torch thread (the next path on this thread sets its own again)."""
         import torch
 
         torch.set_num_threads(1)
-        yield
+        with self._lock:
+            self._predicting += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._predicting -= 1
 
 
 THREADS = _ThreadPolicy()
