@@ -1,7 +1,7 @@
 """Concurrent visitors: N sessions calling Draw, Classify and Faces through gradio_client, idle and while a ninth
 session trains with the Train tab's defaults; and that training alone, for comparison.
 
-    .venv/bin/python benchmarks/load.py [--sessions 8] [--calls 12] [--rounds 3]
+    .venv/bin/python benchmarks/load.py [--sessions 8] [--calls 12] [--rounds 3] [--photos same|distinct]
 
 Reports p50/p95 seconds per endpoint idle and under load, every failure with its message, the training's time and
 test accuracy alone and under load, and the CPU seconds the server and this process (the visitors' clients: HTTP,
@@ -9,12 +9,16 @@ JSON, polling) spent on each phase, over ``--rounds`` rounds (medians of the rat
 machine's cores, which a Space's visitors do not: ``cpu_bound_s`` is the least time the loaded training could take
 here, everything that ran beside it spread perfectly over the cores. Targets: 0 failures of sessions × calls;
 Draw's p95 under load ≤ 3× idle; the training within ±20% of its time alone. Uses ``$ARCDEMO_DATA_ROOT`` (MNIST for
-the training, LFW photos for Faces). Writes benchmarks/results/load.json.
+the training, LFW photos for Faces). ``--photos same`` (the default): every visitor uploads the same two photos,
+as visitors who click a Space's example photos do, so the server's memory of recent photos answers all but the
+first; ``--photos distinct``: every Faces call sends two LFW photos no call sent before, so each pays detection and
+both networks. Writes benchmarks/results/load.json (load-distinct-photos.json for distinct photos).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -38,8 +42,9 @@ from tests.test_browser import app_cpu_s, local_client, running_app  # noqa: E40
 ENDPOINTS = ("/predict_digit", "/classify_image", "/verify_faces")
 
 
-def inputs(folder: Path) -> dict[str, tuple]:
-    """One input per endpoint, as files (what a browser uploads)."""
+def inputs(folder: Path, distinct_photos: bool) -> dict[str, list[tuple]]:
+    """Inputs per endpoint, as files (what a browser uploads), taken in turn: one each, or for Faces with
+    ``distinct_photos`` 400 LFW pairs in which no photo comes twice."""
     from gradio_client import handle_file
     from PIL import Image
 
@@ -51,12 +56,16 @@ def inputs(folder: Path) -> dict[str, tuple]:
     photo = folder / "photo.png"
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)).save(photo)
-    first, second, _, _ = next(p for p in lfw_pairs(data_root() / "faces") if p[2])
+    pairs, used = [], set()
+    for first, second, _, _ in lfw_pairs(data_root() / "faces"):
+        if first not in used and second not in used:
+            pairs.append((handle_file(str(first)), handle_file(str(second))))
+            used |= {first, second}
     drawn = {"background": None, "layers": [], "composite": handle_file(str(sketch))}
     return {
-        "/predict_digit": (drawn, "mnist-arcface-3d"),
-        "/classify_image": (handle_file(str(photo)), "cifar10-arcface-3d"),
-        "/verify_faces": (handle_file(str(first)), handle_file(str(second))),
+        "/predict_digit": [(drawn, "mnist-arcface-3d")],
+        "/classify_image": [(handle_file(str(photo)), "cifar10-arcface-3d")],
+        "/verify_faces": pairs[:400] if distinct_photos else pairs[:1],
     }
 
 
@@ -70,7 +79,10 @@ def cpu_between(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else round(after - before, 1)
 
 
-def visitors(url: str, sessions: int, calls: int, arguments: dict[str, tuple]) -> dict:
+_TURNS = {name: itertools.count() for name in ENDPOINTS}  # which of an endpoint's inputs a call sends
+
+
+def visitors(url: str, sessions: int, calls: int, arguments: dict[str, list[tuple]]) -> dict:
     """``sessions`` clients at once, each making ``calls`` calls cycling through the endpoints."""
 
     times: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
@@ -81,9 +93,11 @@ def visitors(url: str, sessions: int, calls: int, arguments: dict[str, tuple]) -
         client = local_client(url)
         for call in range(calls):
             name = ENDPOINTS[(index + call) % len(ENDPOINTS)]
+            with lock:
+                sent = arguments[name][next(_TURNS[name]) % len(arguments[name])]
             started = time.perf_counter()
             try:
-                client.predict(*arguments[name], api_name=name)
+                client.predict(*sent, api_name=name)
             except Exception as error:  # noqa: BLE001 - every failure is counted and named
                 with lock:
                     failures.append(f"{name}: {type(error).__name__}: {str(error)[:200]}")
@@ -121,7 +135,7 @@ def training(url: str) -> tuple[threading.Thread, dict]:
     return thread, result
 
 
-def one_round(url: str, sessions: int, calls: int, arguments: dict[str, tuple]) -> dict:
+def one_round(url: str, sessions: int, calls: int, arguments: dict[str, list[tuple]]) -> dict:
     """Visitors idle, the training alone, then the training with the visitors beside it."""
     cpu, clients = [app_cpu_s()], [client_cpu_s()]
 
@@ -157,13 +171,15 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--calls", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3, help="repeat the three phases; medians are reported")
+    parser.add_argument("--photos", choices=("same", "distinct"), default="same",
+                        help="every Faces call the same two photos, or two no call sent before")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, running_app({}, Path(scratch) / "app.log") as url:
-        arguments = inputs(Path(scratch))
+        arguments = inputs(Path(scratch), args.photos == "distinct")
         visitors(url, 2, len(ENDPOINTS), arguments)  # warm: models loaded, figures cached
         rounds = [one_round(url, args.sessions, args.calls, arguments) for _ in range(args.rounds)]
     result = {
-        "sessions": args.sessions, "calls_per_session": args.calls,
+        "sessions": args.sessions, "calls_per_session": args.calls, "photos": args.photos,
         "failures": sum(len(r[phase]["failures"]) for r in rounds for phase in ("idle", "under_load")),
         "calls": sum(r[phase]["calls"] for r in rounds for phase in ("idle", "under_load")),
         **{f"{key}_median": statistics.median(r[key] for r in rounds)
@@ -171,7 +187,8 @@ def main() -> None:
         "rounds": rounds, "machine": machine(), "command": "python benchmarks/load.py " + " ".join(sys.argv[1:]),
     }
     print(json.dumps(result, indent=1))
-    (REPO / "benchmarks" / "results" / "load.json").write_text(json.dumps(result, indent=1) + "\n")
+    name = "load.json" if args.photos == "same" else "load-distinct-photos.json"
+    (REPO / "benchmarks" / "results" / name).write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ def test_verdict_follows_threshold_and_band() -> None:
     assert verdict["same_person"] and verdict["decision"] == "uncertain" and verdict["faces_found"] == [1, 3]
 
 
-def test_face_models_embed_on_one_torch_thread(people) -> None:
+def test_face_models_embed_on_one_torch_thread(people, monkeypatch) -> None:
     """A request thread that inherited another path's 2 threads still embeds faces on 1 (as digits and photos do),
     so on a shared CPU it never waits at an OpenMP barrier for a core a training holds."""
     import threading
@@ -186,12 +186,14 @@ def test_face_models_embed_on_one_torch_thread(people) -> None:
 
     seen: list[int] = []
 
+    monkeypatch.setattr(faces, "RECENT_PHOTOS", faces.RecentPhotos(0))  # every call embeds
+
     class Recording:
         model = "arcface"
+        source = "recording"
         trained_on = ("fiw+celeba", 39_656, 6_867)
 
-        def compare(self, a, b) -> dict:  # noqa: ANN001
-            seen.append(torch.get_num_threads())
+        def verdict(self, similarity: float, faces_found: list[int]) -> dict:
             return {}
 
         def embed(self, face) -> np.ndarray:  # noqa: ANN001
@@ -218,4 +220,47 @@ def test_face_models_embed_on_one_torch_thread(people) -> None:
     thread.start()
     thread.join(60)
     assert not failures, failures
-    assert seen == [1, 1, 1]
+    assert seen == [1, 1, 1, 1]  # two photos compared, one enrolled, one identified
+
+
+def test_a_photo_seen_again_skips_detection_and_the_networks(people, monkeypatch, tmp_path: Path) -> None:
+    """The same pixels again (another file, another format, another session) reuse the face and every model's
+    embedding, with the same verdict; one changed pixel is a new photo; the memory is bounded, oldest out first."""
+    import arcdemo.faces.align as align
+
+    monkeypatch.setattr(faces, "RECENT_PHOTOS", faces.RecentPhotos(64 * 2**20))
+    calls = {"align": 0, "embed": 0}
+    real_align, real_embed = align.align_face, Verifier.embed
+
+    def counted_align(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls["align"] += 1
+        return real_align(*args, **kwargs)
+
+    def counted_embed(self, face):  # noqa: ANN001, ANN202
+        calls["embed"] += 1
+        return real_embed(self, face)
+
+    monkeypatch.setattr(align, "align_face", counted_align)
+    monkeypatch.setattr(Verifier, "embed", counted_embed)
+    first = faces.compare_faces(*people["a"])
+    models = len(first.models)
+    assert calls == {"align": 2, "embed": 2 * models}
+    as_png = tmp_path / "again.png"
+    Image.open(people["a"][1]).save(as_png)
+    again = faces.compare_faces(people["a"][0], str(as_png))
+    assert calls == {"align": 2, "embed": 2 * models}
+    assert [v["similarity"] for v in again.verdicts] == [v["similarity"] for v in first.verdicts]
+    gallery, _ = faces.enrol({}, "Ann", people["a"][0])
+    assert calls == {"align": 2, "embed": 2 * models}
+    with pytest.raises(ValueError):  # shared by every session: nobody may draw on it
+        again.photos[0].face.image[0, 0] = 0
+    changed = np.asarray(Image.open(people["a"][1]).convert("RGB")).copy()
+    changed[0, 0] ^= 1
+    faces.identify(gallery, changed)
+    assert calls == {"align": 3, "embed": 2 * models + models}
+
+    small = faces.RecentPhotos(int(2.5 * faces.RecentPhotos._size(first.photos[0])))
+    photos = [faces.face_photo(path) for path in (*people["a"], people["b"][0])]
+    for photo in photos:
+        small.remember(photo)
+    assert small.photo(photos[0].digest) is None and small.photo(photos[2].digest) is photos[2]

@@ -412,6 +412,11 @@ def _template(size: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
+def load_photo(source: ImageSource) -> np.ndarray:
+    """The (H, W, 3) uint8 pixels :func:`align_face` detects on: a large JPEG decoded at reduced scale."""
+    return load_rgb(source, max_side=_LOAD_MAX_SIDE)
+
+
 def align_face(source: ImageSource, *, size: int = 112, assume_cropped: bool = False) -> AlignedFace:
     """Detect the largest face, fit the 5 landmarks and warp it onto the template.
 
@@ -426,7 +431,7 @@ def align_face(source: ImageSource, *, size: int = 112, assume_cropped: bool = F
     """
     if size < 16:
         raise ValueError(f"size must be >= 16, got {size}")
-    rgb = load_rgb(source, max_side=_LOAD_MAX_SIDE)
+    rgb = load_photo(source)
     h, w = rgb.shape[:2]
     boxes: list[FaceBox] = []
     how = "hog"

@@ -3,12 +3,16 @@ with dlib's reference beside it; a per-session gallery for open-set identificati
 
 No gradio here. A photo without a face, a file that is not an image, or a gallery mistake raises ``InputError``
 with a sentence; both face models load once per process, on first use, and embed on one torch thread (a request's
-share of the CPU: see ui.models._ThreadPolicy).
+share of the CPU: see ui.models._ThreadPolicy). Photos seen recently are remembered by their pixels, with their
+faces and embeddings (``RecentPhotos``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +32,7 @@ REFERENCE_FACES = 3_000_000  # dlib's model card: ~3 million faces of ~7,500 peo
 DISPLAY_SIDE = 640  # photos are shown with their boxes at most this long side (keeps the page light)
 MAX_GALLERY = 12  # people per session gallery
 MAX_NAME = 40  # characters
+RECENT_PHOTOS_MB = float(os.environ.get("ARCDEMO_RECENT_PHOTOS_MB", "64"))  # 0 remembers none
 
 Gallery = Mapping[str, dict[str, Any]]  # name → {"crop": uint8 (112, 112, 3), "<model>": unit embedding}
 
@@ -78,22 +83,89 @@ class FacePhoto:
     face: AlignedFace
     boxed: np.ndarray  # the photo with every detected face boxed (the one used in green), ≤ DISPLAY_SIDE
     note: str  # how many faces were found, and which one is used
+    digest: str = ""  # SHA-256 of the pixels detected on: the photo's key in RecentPhotos
 
     @property
     def crop(self) -> np.ndarray:
         return self.face.crop
 
 
+class RecentPhotos:
+    """The last photos seen, by the SHA-256 of their pixels, with their detected faces and every model's embedding.
+
+    A photo that comes again (a Space's example photos, which every visitor clicks; a face compared, then enrolled,
+    then identified) skips detection, alignment and both networks: ~200 ms of CPU a comparison here, most of it dlib's
+    descriptor, that a training on the same cores gets back. Bounded by the bytes of the images it holds, least
+    recently used out first; its arrays are read-only because every session shares them.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[FacePhoto, dict[tuple[str, str], np.ndarray]]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(photo: FacePhoto) -> int:
+        return photo.face.image.nbytes + photo.boxed.nbytes + photo.crop.nbytes
+
+    def photo(self, digest: str) -> FacePhoto | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            self._entries.move_to_end(digest)
+            return entry[0]
+
+    def remember(self, photo: FacePhoto) -> None:
+        size = self._size(photo)
+        if size > self.max_bytes:
+            return
+        for array in (photo.face.image, photo.face.crop, photo.boxed):
+            array.setflags(write=False)
+        with self._lock:
+            if photo.digest in self._entries:
+                return
+            self._entries[photo.digest] = (photo, {})
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (dropped, _) = self._entries.popitem(last=False)
+                self._bytes -= self._size(dropped)
+
+    def embedding(self, model: Verifier, photo: FacePhoto) -> np.ndarray:
+        """``model``'s unit embedding of the photo's face, computed once per photo and model."""
+        key = (model.model, model.source)
+        with self._lock:
+            entry = self._entries.get(photo.digest)
+            if entry is not None and key in entry[1]:
+                return entry[1][key]
+        vector = model.embed(photo.face)
+        vector.setflags(write=False)
+        with self._lock:
+            entry = self._entries.get(photo.digest)
+            if entry is not None:
+                entry[1][key] = vector
+        return vector
+
+
+RECENT_PHOTOS = RecentPhotos(int(RECENT_PHOTOS_MB * 2**20))
+
+
 def face_photo(source: Any, which: str = "The photo") -> FacePhoto:
     """Detect the largest face, align it to the template, box every face found; errors name the photo."""
     from PIL import Image
 
-    from arcdemo.faces.align import NoFaceError, align_face, draw_boxes
+    from arcdemo.faces.align import NoFaceError, align_face, draw_boxes, load_photo
 
     if source is None:
         raise InputError(f"{which} is missing: upload a photo with a face.")
     try:
-        face = align_face(source)
+        rgb = load_photo(source)
+        digest = hashlib.sha256(np.ascontiguousarray(rgb).data).hexdigest() + f"-{rgb.shape[0]}x{rgb.shape[1]}"
+        known = RECENT_PHOTOS.photo(digest)
+        if known is not None:
+            return known
+        face = align_face(rgb)
     except NoFaceError as error:
         raise InputError(f"{which}: {error}.") from None
     except (FileNotFoundError, ValueError) as error:
@@ -102,7 +174,9 @@ def face_photo(source: Any, which: str = "The photo") -> FacePhoto:
     boxed.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
     found = face.faces_found
     note = "1 face found" if found == 1 else f"{found} faces found: the largest (green) is used"
-    return FacePhoto(face, np.asarray(boxed), note)
+    photo = FacePhoto(face, np.asarray(boxed), note, digest)
+    RECENT_PHOTOS.remember(photo)
+    return photo
 
 
 @dataclass(frozen=True)
@@ -152,8 +226,12 @@ def compare_faces(first: Any, second: Any, models: list[Verifier] | None = None)
     """Are the two photos the same person? Each model (default: every one available) scores the same faces."""
     found, notes = (models, []) if models else verifiers()
     photos = (face_photo(first, "The first photo"), face_photo(second, "The second photo"))
+    faces_found = [photo.face.faces_found for photo in photos]
     with THREADS.single():
-        verdicts = [model.compare(photos[0].face, photos[1].face) for model in found]
+        verdicts = [
+            model.verdict(float(np.dot(*(RECENT_PHOTOS.embedding(model, photo) for photo in photos))), faces_found)
+            for model in found
+        ]
     return FaceComparison(photos, verdicts, notes, found)
 
 
@@ -176,7 +254,7 @@ def enrol(
     photo = face_photo(source, f"The photo of {name}")
     found = models or verifiers()[0]
     with THREADS.single():
-        gallery[name] = {"crop": photo.crop, **{model.model: model.embed(photo.face) for model in found}}
+        gallery[name] = {"crop": photo.crop, **{model.model: RECENT_PHOTOS.embedding(model, photo) for model in found}}
     return gallery, photo
 
 
@@ -204,7 +282,7 @@ def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None
             "The gallery was enrolled with a face model this server no longer has: clear it and enrol again."
         )
     with THREADS.single():
-        probes = {model.model: model.embed(photo.face) for model in usable}
+        probes = {model.model: RECENT_PHOTOS.embedding(model, photo) for model in usable}
     scores = {name: [float(np.dot(entry[m.model], probes[m.model])) for m in usable] for name, entry in gallery.items()}
     ranked = sorted(scores.items(), key=lambda item: -item[1][0])
     best, best_scores = ranked[0]
