@@ -142,7 +142,8 @@ def find_checkpoint(name: str | os.PathLike) -> Path:
 
 
 def initialise_from(model: EmbeddingModel, path: str | os.PathLike) -> list[str]:
-    """Copy every weight of checkpoint ``path`` whose name and shape match ``model``; returns the names copied.
+    """Copy every weight of checkpoint ``path`` whose name and shape match ``model`` (a global depthwise kernel is
+    resampled when the input size changed); returns the names copied.
 
     For two-stage recipes: features learned at high dimension, then a new low-D embedding layer and head (e.g. a
     3-D CIFAR-10 sphere, where a cosine head trained from scratch stalls). Fails unless the backbones match.
@@ -155,8 +156,27 @@ def initialise_from(model: EmbeddingModel, path: str | os.PathLike) -> list[str]
         )
     target, weights = model.state_dict(), source.state_dict()
     matching = {k: v for k, v in weights.items() if k in target and target[k].shape == v.shape}
+    matching |= {k: resample_kernel(v, target[k].shape[-2:]) for k, v in weights.items()
+                 if k in target and k not in matching and _same_but_side(v.shape, target[k].shape)}
     model.load_state_dict(matching, strict=False)
     return list(matching)
+
+
+def _same_but_side(source: torch.Size, target: torch.Size) -> bool:
+    """A depthwise conv kernel that differs only in its spatial side: MobileFaceNet's global depthwise conv, whose
+    side is the input's / 16, when a run changes the input size."""
+    return len(source) == len(target) == 4 and source[:2] == target[:2] and source[1] == 1 and min(source[-2:]) > 1
+
+
+def resample_kernel(kernel: torch.Tensor, side: torch.Size) -> torch.Tensor:
+    """A kernel spanning the whole feature map, resampled to another map side: bilinear between cell centres (the
+    same place on the face at either input size), scaled by old cells / new cells and shifted so that each channel
+    keeps its sum (a map of equal activations gives the same output at either size)."""
+    cells = side[0] * side[1]
+    resized = torch.nn.functional.interpolate(kernel.double(), size=tuple(side), mode="bilinear", align_corners=False)
+    resized = resized * (kernel.shape[-2] * kernel.shape[-1]) / cells
+    resized += (kernel.double().sum((-2, -1), keepdim=True) - resized.sum((-2, -1), keepdim=True)) / cells
+    return resized.to(kernel.dtype)
 
 
 @dataclass(frozen=True)

@@ -234,3 +234,32 @@ def test_tta_views_shift_by_one_pixel_with_reflected_borders():
     assert len(views) == 6 and torch.equal(views[1], x.flip(3))
     assert torch.equal(views[3][..., 1:, 1:], x.flip(3)[..., :-1, :-1]), "the mirror image, shifted"
     assert all(v.shape == x.shape for v in views)
+
+
+def test_init_from_carries_a_face_model_to_another_input_size(tmp_path):
+    """MobileFaceNet's global depthwise kernel spans the whole map (input / 16): at another input size it is
+    resampled, every other weight copied as it is, and a map of equal activations gives the same output."""
+    from arcdemo.checkpoints import initialise_from, resample_kernel, save_checkpoint
+    from arcdemo.model import EmbeddingModel, ModelSpec
+
+    def face_model(size: int) -> EmbeddingModel:
+        return EmbeddingModel(ModelSpec(
+            dataset="faces", backbone="mobilefacenet", width=8, embedding_dim=16, in_channels=3, image_size=size,
+            class_names=tuple("abcd"), loss="arcface", margin=0.5, scale=32.0, extra={"input_size": size}))
+
+    torch.manual_seed(0)
+    small, large = face_model(96), face_model(112)
+    save_checkpoint(tmp_path / "faces96", small, {})
+    copied = initialise_from(large, tmp_path / "faces96")
+    assert set(copied) == set(large.state_dict())
+    before, after = small.state_dict(), large.state_dict()
+    resampled = [k for k in copied if before[k].shape != after[k].shape]
+    assert len(resampled) == 1
+    assert before[resampled[0]].shape[-2:] == (6, 6) and after[resampled[0]].shape[-2:] == (7, 7)
+    assert all(torch.equal(before[k], after[k]) for k in copied if k not in resampled)
+    kernel = torch.randn(32, 1, 6, 6, dtype=torch.float64)
+    wider = resample_kernel(kernel, torch.Size([7, 7]))
+    assert wider.dtype == kernel.dtype and wider.shape == (32, 1, 7, 7)
+    torch.testing.assert_close(wider.sum((-2, -1)), kernel.sum((-2, -1)))
+    torch.testing.assert_close(resample_kernel(torch.ones(2, 1, 6, 6), torch.Size([7, 7])),
+                               torch.full((2, 1, 7, 7), 36 / 49))
