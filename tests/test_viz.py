@@ -223,6 +223,9 @@ def test_sphere_figure_3d_has_one_trace_per_class_and_a_stable_camera():
     names = [trace.name for trace in figure.data]
     assert "decision boundary" in names and any(name.startswith("margin band") for name in names)
     assert figure.layout.title.text == "epoch 1"
+    labels_at = {a.text: (a.x, a.y, a.z) for a in figure.layout.scene.annotations}  # class names at the centres' tips
+    assert list(labels_at) == NAMES
+    np.testing.assert_allclose(list(labels_at.values()), _unit(centres), atol=1e-3)
 
 
 def test_sphere_figure_without_margin_draws_no_band():
@@ -389,6 +392,8 @@ def test_comparison_figure_puts_two_spheres_side_by_side():
     assert figure.layout.scene.aspectmode == figure.layout.scene2.aspectmode == "cube"
     assert figure.layout.scene2.domain.x[0] > figure.layout.scene.domain.x[1]
     assert [annotation.text for annotation in figure.layout.annotations] == ["softmax<br><sup>epoch 3</sup>", "ArcFace"]
+    assert figure.layout.scene.annotations == left.layout.scene.annotations
+    assert figure.layout.scene2.annotations == right.layout.scene.annotations
     json.loads(figure.to_json())
 
 
