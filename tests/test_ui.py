@@ -697,36 +697,45 @@ def test_thread_counts_are_per_thread_and_a_trainer_sets_its_own(monkeypatch: py
     assert seen["request"] == 1 and seen["trainer"] == 2, seen
 
 
-def test_a_trainer_gives_a_prediction_a_core_and_takes_it_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Between steps a trainer runs on 1 thread while a visitor's prediction runs, and on its own count after."""
+def _nice_of_threads() -> dict[int, int]:
+    """Every thread of this process: OS thread id → its nice value (field 19 of /proc/self/task/<id>/stat)."""
+    values = {}
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        values[int(task.name)] = int(fields[16])
+    return values
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread priorities from Linux's /proc")
+def test_a_trainer_yields_the_cpu_to_predictions_with_its_torch_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trainer thread lowers its own priority before any torch op, so the OpenMP workers it starts inherit it;
+    request threads and the threads that were there before keep theirs."""
     import torch
 
     from arcdemo.ui.models import THREADS
 
     monkeypatch.setenv("ARCDEMO_TORCH_THREADS", "2")
-    seen: list[int] = []
-    predicting, paced, done = threading.Event(), threading.Event(), threading.Event()
-
-    def request() -> None:
-        with THREADS.single():
-            predicting.set()
-            paced.wait(10)
-        done.set()
+    monkeypatch.setenv("ARCDEMO_TRAINER_NICE", "7")
+    before = _nice_of_threads()
+    seen: dict[str, object] = {}
 
     def trainer() -> None:
+        THREADS.yield_to_requests()
         THREADS.settle()
-        seen.append(torch.get_num_threads())
-        predicting.wait(10)
-        THREADS.pace()
-        seen.append(torch.get_num_threads())
-        paced.set()
-        done.wait(10)
-        THREADS.pace()
-        seen.append(torch.get_num_threads())
+        x = torch.randn(512, 512)
+        for _ in range(5):
+            x = (x @ x).tanh()  # parallel ops: the workers start now, from this thread
+        seen["trainer"] = threading.get_native_id()
+        seen["threads"] = _nice_of_threads()
 
-    threads = [threading.Thread(target=request), threading.Thread(target=trainer)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(20)
-    assert seen == [2, 1, 2]
+    thread = threading.Thread(target=trainer)
+    thread.start()
+    thread.join(30)
+    after = seen["threads"]
+    assert after[seen["trainer"]] == 7
+    assert all(after[tid] == nice for tid, nice in before.items() if tid in after)  # the others keep theirs
+    started = {tid: nice for tid, nice in after.items() if tid not in before and tid != seen["trainer"]}
+    assert started and set(started.values()) == {7}, started  # torch's workers, started by the trainer
+    monkeypatch.setenv("ARCDEMO_TRAINER_NICE", "off")
+    THREADS.yield_to_requests()  # "off": nothing changes
+    assert _nice_of_threads()[threading.get_native_id()] == before[threading.get_native_id()]

@@ -356,9 +356,9 @@ def train_events(config: TrainConfig, stop: StopFile) -> Iterator[Any]:
     the trainer's events with the final model moved to the CPU to travel back; Stop is ``stop``'s file."""
     from arcdemo.train import DoneEvent, train
 
+    THREADS.yield_to_requests()  # before any torch op: the OpenMP workers it starts inherit the priority
     THREADS.settle()  # this thread's own count: it may have started with a request thread's 1
     for event in train(config, should_stop=stop.is_set):
-        THREADS.pace()
         if isinstance(event, DoneEvent) and event.model is not None:
             event = dataclasses.replace(event, model=event.model.cpu())
         yield event

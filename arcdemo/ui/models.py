@@ -144,10 +144,6 @@ class _ThreadPolicy:
     on 2). Set 1 on a CPU shared with others.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._predicting = 0  # request threads inside ``single`` right now
-
     @staticmethod
     def training_threads() -> int:
         configured = os.environ.get("ARCDEMO_TORCH_THREADS", "")
@@ -161,16 +157,21 @@ class _ThreadPolicy:
 
         torch.set_num_threads(self.training_threads())
 
-    def pace(self) -> None:
-        """Between a trainer's steps: one thread while a visitor's prediction runs, else the training count. On
-        a CPU with as many cores as training threads, a prediction beside a full-width step leaves the step's
-        threads waiting for each other and the prediction waiting for a core; one training thread leaves it one."""
-        import torch
-
-        with self._lock:
-            wanted = 1 if self._predicting else self.training_threads()
-        if torch.get_num_threads() != wanted:
-            torch.set_num_threads(wanted)
+    @staticmethod
+    def yield_to_requests() -> None:
+        """This thread trains: lower its scheduling priority (``$ARCDEMO_TRAINER_NICE``, default 10; "off" keeps
+        it) so that a visitor's prediction gets a core the moment it needs one, while the training keeps every
+        cycle nobody else wants. Linux keeps a nice value per thread and a new thread inherits its creator's, so
+        the OpenMP workers this thread starts with its first parallel op inherit it too: call it before any torch
+        op on this thread. (Measured in benchmarks/load.py: dropping the trainer to one thread whenever a
+        prediction ran cost it a core for as long as 8 visitors kept one in flight, which was most of the time.)"""
+        configured = os.environ.get("ARCDEMO_TRAINER_NICE", "10")
+        if not configured.isdigit() or not hasattr(os, "setpriority"):
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), int(configured))
+        except OSError:  # a platform that will not: the trainer keeps the default priority
+            pass
 
     @contextmanager
     def single(self) -> Iterator[None]:
@@ -178,13 +179,7 @@ class _ThreadPolicy:
         import torch
 
         torch.set_num_threads(1)
-        with self._lock:
-            self._predicting += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._predicting -= 1
+        yield
 
 
 THREADS = _ThreadPolicy()
