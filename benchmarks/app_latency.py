@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -72,7 +73,8 @@ def time_to_first_page() -> float:
 
 def cold_start_in_browser() -> dict:
     """``python app.py`` with an empty data root and cache, opened in headless chromium: seconds to the first page
-    served, and from the page's load event to the Explore sphere drawn with its decision boundaries (from the
+    served, and from the page's load event to the first Explore sphere on screen (the still picture drawn by the
+    server) and to the interactive WebGL sphere replacing it, with its decision boundaries (both from the
     checkpoint's shipped test points: no dataset, no evaluation)."""
     import tempfile
 
@@ -89,13 +91,19 @@ def cold_start_in_browser() -> dict:
             first_page = time.perf_counter() - started
             with browser_page({"width": 1400, "height": 1000}) as (page, errors, _):
                 page.goto(url, wait_until="load")
-                loaded = time.perf_counter()
-                expect(page.locator("#explore-sphere")).to_contain_text("decision boundary", timeout=60_000)
+                sphere = page.locator("#explore-sphere")
+                expect(sphere).to_contain_text("decision boundary", timeout=60_000)
                 expect(page.locator("#explore-sphere .gl-container canvas").first).to_be_visible(timeout=60_000)
-                explore = time.perf_counter() - loaded
+                expect(sphere).to_have_css("background-image", "none", timeout=30_000)
+                # the page notes on its own clock (ms) when the picture was painted and when the sphere replaced it
+                load, picture, interactive = page.evaluate(
+                    "[performance.getEntriesByType('navigation')[0].loadEventEnd, window.arcPosterShown,"
+                    " window.arcSphereDrawn]")
+                picture, interactive = (picture - load) / 1000, (interactive - load) / 1000
                 if errors:
                     raise RuntimeError(f"console errors: {errors}")
-    return {"first_page_s": round(first_page, 2), "first_explore_figure_after_load_s": round(explore, 2)}
+    return {"first_page_s": round(first_page, 2), "first_explore_picture_after_load_s": round(picture, 2),
+            "interactive_explore_sphere_after_load_s": round(interactive, 2)}
 
 
 def drawing(rng: np.random.Generator) -> dict:
@@ -158,7 +166,6 @@ def figure_sizes(keys: list[str]) -> dict:
 
 def live_training(seed: int) -> dict:
     """The Train tab's defaults (``callbacks.TRAIN_DEFAULTS`` with ``seed``) through the callback of its button."""
-    import re
 
     from arcdemo.ui import callbacks, layout
 
@@ -198,10 +205,14 @@ def main() -> None:
     print(f"machine: {machine()}")
     results = {"first_page_s": [round(s, 2) for s in starts]}
     cold = [cold_start_in_browser() for _ in range(args.starts)]
-    figure = [run["first_explore_figure_after_load_s"] for run in cold]
-    print(f"empty data root, chromium: page load → first Explore figure {', '.join(f'{s:.2f}' for s in figure)} s "
-          f"(median {statistics.median(figure):.2f} s; target ≤ 3 s); first page served "
-          f"{statistics.median(run['first_page_s'] for run in cold):.2f} s (median)")
+    for field, what, target in (
+        ("first_explore_picture_after_load_s", "first Explore sphere (the still picture)", "; target ≤ 3 s"),
+        ("interactive_explore_sphere_after_load_s", "interactive 3-D sphere in its place", ""),
+    ):
+        times = [run[field] for run in cold]
+        print(f"empty data root, chromium: page load → {what} {', '.join(f'{s:.2f}' for s in times)} s "
+              f"(median {statistics.median(times):.2f} s{target})")
+    print(f"first page served {statistics.median(run['first_page_s'] for run in cold):.2f} s (median)")
     print(f"machine: {machine()}")
     results["cold_start_empty_data_root"] = cold
     for name in dict.fromkeys([key, *mnist]):

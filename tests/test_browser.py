@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -169,6 +170,38 @@ def distinct_colours(png: bytes) -> int:
     from PIL import Image
 
     return len(Image.open(io.BytesIO(png)).convert("RGB").getcolors(1 << 20) or [])
+
+
+@pytest.mark.slow
+def test_the_first_explore_sphere_is_on_screen_before_its_webgl_scene(tmp_path: Path) -> None:
+    """A fresh app with no dataset: the page arrives with the first Explore sphere as a still picture (drawn by the
+    server from the same figure), which makes way for the interactive WebGL sphere once that is drawn."""
+    pytest.importorskip("playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import expect
+
+    empty = tmp_path / "data"
+    empty.mkdir()
+    env = {"ARCDEMO_DATA_ROOT": str(empty), "ARCDEMO_CACHE_DIR": str(tmp_path / "cache")}
+    with running_app(env, tmp_path / "app.log") as url, browser_page({"width": 1400, "height": 1000}) as (
+        page, errors, outside,
+    ):
+        page.goto(url, wait_until="load")
+        sphere = page.locator("#explore-sphere")
+        expect(page.locator("#explore-sphere .gl-container canvas").first).to_be_visible(timeout=90_000)
+        expect(sphere).to_have_class(re.compile(r"\barc-drawn\b"), timeout=10_000)
+        expect(sphere).to_have_css("background-image", "none")
+        shown, drawn = page.evaluate("[window.arcPosterShown, window.arcSphereDrawn]")  # the page's own clock, ms
+        assert isinstance(shown, float | int) and shown < drawn, (shown, drawn)
+        # the picture is the first sphere at the size the plot takes: put it back and look
+        page.evaluate("document.getElementById('explore-sphere').classList.remove('arc-drawn')")
+        background = sphere.evaluate("e => getComputedStyle(e).backgroundImage")
+        assert background.startswith('url("data:image/webp;base64,'), background[:60]
+        box = sphere.bounding_box()
+        assert box["width"] > 300 and box["height"] > 300, box
+        assert not errors, f"console errors: {errors}"
+        assert not outside, f"requests left 127.0.0.1: {outside}"
 
 
 @pytest.mark.slow

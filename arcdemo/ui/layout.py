@@ -53,7 +53,7 @@ CSS = """
 .arc-compare td:first-child, .arc-compare th:first-child { text-align: left; }
 #arc-preview img { image-rendering: pixelated; }
 footer { display: none !important; }
-"""
+""" + f"#explore-sphere {{ min-height: {cb.EXPLORE_HEIGHT}px; }}\n"  # the poster's room before Plotly sizes it
 
 INTRO = """\
 # arcdemo — margins on the sphere
@@ -408,6 +408,52 @@ def first_explore_view(key: str | None) -> tuple:
     return (None, "", None, None, None)
 
 
+# Takes the still picture away once the interactive sphere is drawn (its WebGL canvas exists and two frames have
+# passed), or after 20 s whatever happened (a browser without WebGL then shows Plotly's own message). Notes on the
+# page's clock when the picture is first painted and when the interactive sphere replaced it (benchmarks read them:
+# a busy main thread leaves a test's polling no earlier moment to look).
+_POSTER_SWAP = """<script>
+(() => {
+  const sphereDrawn = () => document.querySelector("#explore-sphere .gl-container canvas");
+  const removePoster = () => {
+    const sphere = document.getElementById("explore-sphere");
+    if (sphere && !sphere.classList.contains("arc-drawn")) {
+      sphere.classList.add("arc-drawn");
+      window.arcSphereDrawn = performance.now();
+    }
+    observer.disconnect();
+  };
+  const afterTwoFrames = () => requestAnimationFrame(() => requestAnimationFrame(removePoster));
+  const observer = new MutationObserver(() => { if (sphereDrawn()) afterTwoFrames(); });
+  observer.observe(document.documentElement, {childList: true, subtree: true});
+  setTimeout(removePoster, 20000);
+  const firstFrameWithPoster = () => {  // a frame about to be painted with the picture in it
+    const sphere = document.getElementById("explore-sphere");
+    if (sphere && getComputedStyle(sphere).backgroundImage.startsWith("url(")) {
+      window.arcPosterShown = performance.now();
+    } else if (!window.arcSphereDrawn) {
+      requestAnimationFrame(firstFrameWithPoster);
+    }
+  };
+  requestAnimationFrame(firstFrameWithPoster);
+})();
+</script>"""
+
+
+def explore_poster(figure: Any) -> str:
+    """The first Explore sphere as a still picture drawn here (``viz.poster``): a style that paints it behind the
+    plot, where it shows from the moment the page is laid out until the browser has built the WebGL scene (on a
+    CPU-only browser Plotly's bundle and scene take ~3-4 s after the page loads, the picture none); Plotly's white
+    paper covers it even if the script that takes it away never runs. Empty for a missing or flat (2-D) figure,
+    which Plotly draws quickly."""
+    if figure is None or not any(trace.type == "scatter3d" for trace in figure.data):
+        return ""
+    from arcdemo.viz.poster import poster_data_uri
+
+    return (f"<style>#explore-sphere:not(.arc-drawn) {{ background: white url({poster_data_uri(figure)}) no-repeat "
+            f"left top / 720px auto; }}</style>")
+
+
 def plotly_preload() -> str:
     """A ``<link rel=modulepreload>`` for Gradio's Plotly bundle (4.6 MB), so the browser fetches and compiles it
     while the page boots, not after the first figure arrives; empty if this Gradio lays its assets out otherwise."""
@@ -478,6 +524,7 @@ def build_demo() -> gr.Blocks:
                     )
                 with gr.Row():
                     with gr.Column(scale=3):
+                        gr.HTML(explore_poster(first_view[0]), elem_id="explore-poster", js_on_load=None)
                         explore_sphere = gr.Plot(first_view[0], show_label=False, elem_id="explore-sphere")
                         gr.Markdown(
                             "Dots: test images, coloured by their true class. Lines from the centre: the head's "
@@ -762,7 +809,7 @@ def launch_options(**overrides: Any) -> dict[str, Any]:
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         theme=gr.themes.Soft(primary_hue="indigo", secondary_hue="amber"),
         css=CSS,
-        head=plotly_preload(),
+        head=plotly_preload() + _POSTER_SWAP,
         max_file_size=f"{MAX_UPLOAD_MB}mb",
         show_error=False,
     )
