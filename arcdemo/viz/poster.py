@@ -1,8 +1,8 @@
 """A still picture of a 3-D Plotly figure, drawn on the server: what the page shows while the browser's WebGL
 scene is still being built (on a CPU-only browser that takes seconds after the page loads).
 
-It is drawn from the figure itself (its traces, scene annotations, camera and title), so it shows exactly the
-points, centres, boundaries and bands the interactive view will show; only the lighting and the legend differ.
+It is drawn from the figure itself (its traces, scene annotations, camera, title and legend), so it shows exactly
+the points, centres, boundaries and bands the interactive view will show; only lighting and fonts differ.
 Pillow and numpy only: no browser, no kaleido.
 """
 
@@ -49,7 +49,7 @@ def _rgba(colour: str | None, opacity: float = 1.0) -> tuple[int, int, int, int]
 
 
 class _Camera:
-    """Plotly's scene camera (eye, up, centre) with the scene's axis ranges scaled into its ±0.5 box."""
+    """Plotly's scene camera (eye and up; looking at the box's centre) with the axis ranges scaled into its ±0.5 box."""
 
     def __init__(self, scene: go.layout.Scene, width: int, height: int) -> None:
         eye = scene.camera.eye
