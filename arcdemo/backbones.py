@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 BACKBONES: dict[str, Callable[..., nn.Module]] = {}
@@ -150,14 +151,19 @@ class MobileFaceNet(nn.Module):
     """MobileFaceNet (Chen et al. 2018) for 112×112 faces, ~1M parameters at width 64.
 
     Ends in a global depthwise conv (GDC) instead of average pooling, so the face's spatial layout is kept.
+    ``dropout`` drops GDC features while training, before the embedding layer (ArcFace's BN-Dropout-FC-BN
+    output); it changes no weight, so a checkpoint trained with it loads into a model without it.
     """
 
     # (expansion, out channels as multiples of width, repeats, first stride)
     STAGES = ((2, 1, 5, 2), (4, 2, 1, 2), (2, 2, 6, 1), (4, 2, 1, 2), (2, 2, 2, 1))
 
-    def __init__(self, embedding_dim: int, in_channels: int = 3, width: int = 64, input_size: int = 112) -> None:
+    def __init__(
+        self, embedding_dim: int, in_channels: int = 3, width: int = 64, input_size: int = 112, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         w = width
+        self.dropout = dropout
         layers: list[nn.Module] = [
             conv_bn(in_channels, w, 3, 2, act="prelu"), conv_bn(w, w, 3, 1, groups=w, act="prelu")
         ]
@@ -175,4 +181,4 @@ class MobileFaceNet(nn.Module):
         self.embed = embedding_layer(8 * w, embedding_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(self.features(x))
+        return self.embed(F.dropout(self.features(x), self.dropout, self.training))

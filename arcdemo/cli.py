@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     option("--train-subset", type=int)
     option("--image-size", type=int, help="input side in px, resized from the stored images (default: as stored; "
                                           "imagefolder: the median shorter side within 16-64)")
+    option("--dropout", type=_finite_float, help="mobilefacenet: share of features dropped before the embedding")
     option("--flip-tta", action="store_true")
     option("--shift-tta", action="store_true", help="also evaluate 1-px shifted views (with --flip-tta: 6 views)")
     option("--init-from", help="start from this checkpoint's matching weights (same backbone and width)")
@@ -97,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="are two face photos the same person? (one JSON line)")
     verify.add_argument("images", nargs=2, metavar="IMAGE")
     verify.add_argument("--model", choices=("arcface", "reference"), default="arcface",
-                        help="arcface: ours (checkpoints/faces-arcface-celeba); reference: dlib's ResNet")
-    verify.add_argument("--checkpoint", help="our face model (default checkpoints/faces-arcface-celeba)")
+                        help="arcface: ours (the shipped face model); reference: dlib's ResNet")
+    verify.add_argument("--checkpoint", help="our face model (default: the shipped one)")
     verify.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
 
     calibrate = commands.add_parser(

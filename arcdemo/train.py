@@ -73,6 +73,7 @@ class TrainConfig:
     width: int | None = None  # backbone width; None = the default's
     augment: bool | None = None  # CIFAR-10: crop + flip; MNIST: 2 px shifts; FIW: augment_faces; None = not MNIST
     image_size: int = 0  # input side in px (FIW: from the 112 px crops; imagefolder: 0 = from the data); 0 = as stored
+    dropout: float = 0.0  # mobilefacenet: share of GDC features dropped while training, before the embedding layer
     mixup: float = 0.0  # mixup Beta(α, α); 0 = off
     cutmix: float = 0.0  # CutMix Beta(α, α); 0 = off
     train_subset: int = 0  # use only this many training images (0 = all)
@@ -117,6 +118,7 @@ class TrainConfig:
             (self.mixup >= 0 and self.cutmix >= 0, "mixup/cutmix α must be ≥ 0"),
             (self.train_subset >= 0, "train subset must be ≥ 0"),
             (not (self.shift_tta and self.dataset in FACE_DATASETS), "shift-TTA is for MNIST/CIFAR-10, not faces"),
+            (math.isfinite(self.dropout) and 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
             (self.image_size == 0 or 16 <= self.image_size <= 512,
              f"image size must be 0 or 16-512: {self.image_size}"),
             (self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device {self.device!r}"),
@@ -131,6 +133,8 @@ class TrainConfig:
             width = self.width or 32
         if (self.backbone or backbone) == "mobilefacenet" and self.image_size % 16:
             raise ValueError(f"mobilefacenet needs an image size divisible by 16, got {self.image_size}")
+        if self.dropout and (self.backbone or backbone) != "mobilefacenet":
+            raise ValueError(f"dropout is a mobilefacenet option, not {self.backbone or backbone}'s")
         return replace(
             self,
             margin=margin,
@@ -216,9 +220,16 @@ def build_spec(config: TrainConfig, train: Split) -> ModelSpec:
         dataset=model_domain(c.dataset), backbone=c.backbone, width=c.width, embedding_dim=c.dim,
         in_channels=train.images.shape[1], image_size=size, class_names=train.class_names,
         loss=c.loss, margin=c.margin, scale=c.scale, m1=c.m1, m3=c.m3, subcentres=c.subcentres,
-        easy_margin=c.easy_margin, extra={"input_size": size} if c.backbone == "mobilefacenet" else {},
+        easy_margin=c.easy_margin, extra=_backbone_options(c, size),
         normalisation=measured,
     )
+
+
+def _backbone_options(config: TrainConfig, size: int) -> dict:
+    """The spec's backbone options beyond width; dropout only when used, so cards without it read as before."""
+    if config.backbone != "mobilefacenet":
+        return {}
+    return {"input_size": size, **({"dropout": config.dropout} if config.dropout else {})}
 
 
 def recipe(config: TrainConfig) -> dict:

@@ -178,6 +178,8 @@ def test_every_loss_trains_through_the_same_trainer(small_mnist, loss):
         (dict(scale=float("nan")), "scale nan"),
         (dict(lr=-1.0), "lr must be"),
         (dict(epochs=0), "epochs must be"),
+        (dict(dropout=1.0), "dropout must be in [0, 1)"),
+        (dict(dropout=0.2), "dropout is a mobilefacenet option"),
     ],
 )
 def test_bad_configs_are_refused_before_training(overrides, needle):
@@ -263,3 +265,38 @@ def test_init_from_carries_a_face_model_to_another_input_size(tmp_path):
     torch.testing.assert_close(wider.sum((-2, -1)), kernel.sum((-2, -1)))
     torch.testing.assert_close(resample_kernel(torch.ones(2, 1, 6, 6), torch.Size([7, 7])),
                                torch.full((2, 1, 7, 7), 36 / 49))
+
+
+def test_dropout_before_the_embedding_acts_only_while_training(tmp_path):
+    """MobileFaceNet's dropout zeroes GDC features while training (scaled by 1/(1-p)), never at inference; it adds no
+    weight, so its checkpoint loads into a model built without it and embeds the same."""
+    from arcdemo.checkpoints import load_checkpoint, save_checkpoint
+    from arcdemo.model import EmbeddingModel, ModelSpec
+
+    def face_model(**extra: float) -> EmbeddingModel:
+        return EmbeddingModel(ModelSpec(
+            dataset="faces", backbone="mobilefacenet", width=8, embedding_dim=16, in_channels=3, image_size=32,
+            class_names=tuple("abcd"), loss="arcface", margin=0.5, scale=32.0, extra={"input_size": 32, **extra}))
+
+    torch.manual_seed(0)
+    model, plain = face_model(dropout=0.5), face_model()
+    assert set(model.state_dict()) == set(plain.state_dict())
+    backbone = model.backbone
+    x = torch.randn(8, 3, 32, 32)
+    seen = {}
+    backbone.embed.register_forward_pre_hook(lambda _, args: seen.update(features=args[0].detach()))
+    backbone.train()
+    backbone(x)
+    features = backbone.features(x)
+    dropped = seen["features"] == 0
+    assert 0.3 < dropped.float().mean() < 0.7  # about half of the features
+    torch.testing.assert_close(seen["features"][~dropped], 2 * features[~dropped])
+    backbone.eval()
+    backbone(x)
+    torch.testing.assert_close(seen["features"], backbone.features(x))
+    save_checkpoint(tmp_path / "dropped", model.eval(), {})
+    loaded, _ = load_checkpoint(tmp_path / "dropped")
+    plain.load_state_dict(model.state_dict())
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    assert loaded.spec.extra["dropout"] == 0.5
+    torch.testing.assert_close(loaded.embed(images), plain.embed(images))
