@@ -20,7 +20,8 @@ def row(card: dict, name: str, size: int) -> str:
         result = (f"{100 * metrics['accuracy']:.2f}% test accuracy, macro F1 {100 * metrics['f1']:.2f}%, "
                   f"min centre angle {metrics['min_centre_angle_deg']:.0f}°")
     hardware = card.get("hardware", {})
-    epochs = f"{config['epochs']} from `{config['init_from']}`" if config.get("init_from") else config["epochs"]
+    start = Path(config.get("init_from") or "").name  # the run it continued, by name (its path then may be gone)
+    epochs = f"{config['epochs']} from `{start}`" if start else config["epochs"]
     return (f"| `{name}` | {config['dataset']} | {config['loss']} | {config['dim']} | {epochs} | {result} | "
             f"{test_views(config)} | "
             f"{card['wall_time_s'] / 60:.1f} min ({hardware.get('cpu_count')}× {hardware.get('cpu')}) | "

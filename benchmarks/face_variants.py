@@ -34,11 +34,11 @@ os.environ.setdefault("ARCDEMO_DATA_ROOT", str(REPO / "data"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from arcdemo.checkpoints import hardware, load_checkpoint  # noqa: E402
+from arcdemo.checkpoints import hardware, load_checkpoint, shipped_dir  # noqa: E402
 from arcdemo.data import resize_images  # noqa: E402
 from arcdemo.evaluate import random_pairs, unit_rows, verification_metrics  # noqa: E402
 from arcdemo.faces.data import face_split  # noqa: E402
-from arcdemo.faces.verify import embed_crops  # noqa: E402
+from arcdemo.faces.verify import FACE_MODEL, embed_crops  # noqa: E402
 from arcdemo.model import EmbeddingModel  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "face_variants.json"
@@ -60,7 +60,7 @@ def averaged(first: EmbeddingModel, second: EmbeddingModel) -> EmbeddingModel:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default="checkpoints/faces-arcface-celeba")
+    parser.add_argument("--checkpoint", default=str(shipped_dir() / FACE_MODEL))
     parser.add_argument("--with", dest="other", default="", help="a second checkpoint of the same architecture")
     parser.add_argument("--centre-samples", type=int, default=6000, help="training faces behind the mean embedding")
     args = parser.parse_args()

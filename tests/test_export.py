@@ -11,6 +11,7 @@ import torch
 from arcdemo.checkpoints import load_checkpoint
 from arcdemo.cli import main
 from arcdemo.data import load_split, resize_images
+from arcdemo.faces.verify import FACE_MODEL
 from tests.conftest import REPO, require_data
 
 ort = pytest.importorskip("onnxruntime")
@@ -28,7 +29,7 @@ def real_images(dataset: str, count: int = 64) -> torch.Tensor:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mnist-arcface-128d", "cifar10-arcface-512d", "faces-arcface-celeba"])
+@pytest.mark.parametrize("name", ["mnist-arcface-128d", "cifar10-arcface-512d", FACE_MODEL])
 def test_onnx_runs_what_pytorch_runs(name, tmp_path, capsys):
     code = main(["export", "--checkpoint", name, "--out", str(tmp_path / name)])
     assert code == 0

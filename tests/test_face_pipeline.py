@@ -26,6 +26,7 @@ from arcdemo.faces.align import align_face
 from arcdemo.faces.augment import _affine_flip, _blur, _colour, augment_faces
 from arcdemo.faces.evaluate import lfw_pairs
 from arcdemo.faces.reference import ReferenceModel
+from arcdemo.faces.verify import FACE_MODEL
 from arcdemo.model import EmbeddingModel, ModelSpec
 from tests.conftest import DATA_ROOT, REPO
 
@@ -372,4 +373,4 @@ def test_verify_errors_are_one_line_with_exit_2(tmp_path, fold0, capsys, monkeyp
     monkeypatch.setenv("ARCDEMO_CHECKPOINTS", str(tmp_path))  # no shipped face model there
     code, _, err = run_main(capsys, "verify", a, a)
     assert code == 2 and err.count("\n") == 1
-    assert "python -m arcdemo train --preset faces-arcface-celeba" in err and "--model reference" in err
+    assert f"python -m arcdemo train --preset {FACE_MODEL}" in err and "--model reference" in err

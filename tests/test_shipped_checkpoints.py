@@ -10,6 +10,7 @@ import pytest
 from arcdemo.checkpoints import load_checkpoint
 from arcdemo.data import FACE_DATASETS, load_split
 from arcdemo.evaluate import card_tta, drawn_points, evaluate_model
+from arcdemo.faces.verify import FACE_MODEL
 from arcdemo.points import load_points
 from arcdemo.presets import PRESETS
 from tests.conftest import REPO, require_data
@@ -17,7 +18,7 @@ from tests.conftest import REPO, require_data
 CHECKPOINTS = REPO / "checkpoints"
 SHIPPED = sorted(path.with_suffix("") for path in CHECKPOINTS.glob("*.json"))
 EXPECTED = {f"mnist-{loss}-3d" for loss in ("softmax", "normface", "sphereface", "cosface", "arcface")} | {
-    "mnist-arcface-128d", "faces-arcface-celeba", "cifar10-arcface-3d",
+    "mnist-arcface-128d", FACE_MODEL, "cifar10-arcface-3d",
 }
 
 

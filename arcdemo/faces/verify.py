@@ -20,9 +20,9 @@ from arcdemo.faces.align import AlignedFace
 from arcdemo.faces.reference import ReferenceModel
 from arcdemo.model import EmbeddingModel
 
-FACE_MODEL = "faces-arcface-celeba"  # the shipped checkpoint `verify` uses by default
+FACE_MODEL = "faces-arcface-celeba-112px-dropout-stage2"  # the shipped checkpoint `verify` uses by default
 REFERENCE_CARD = Path("reference") / "lfw.json"  # under checkpoints/: the reference's calibration and LFW numbers
-TRAIN_HINT = "train it with `python -m arcdemo train --preset faces-arcface-celeba`, or use --model reference"
+TRAIN_HINT = f"train it with `python -m arcdemo train --preset {FACE_MODEL}`, or use --model reference"
 
 FaceModel = EmbeddingModel | ReferenceModel
 STRANGER_NAMED = 0.01  # the open-set gallery names a stranger at most this often, whatever the gallery's size
@@ -110,7 +110,7 @@ def _from_metrics(model: str, embedder: FaceModel, metrics: dict, source: str) -
 
 
 def load_verifier(model: str = "arcface", checkpoint: Path | None = None, device: str = "cpu") -> Verifier:
-    """Our face model from its checkpoint (default ``checkpoints/faces-arcface-celeba``) or dlib's reference model.
+    """Our face model from its checkpoint (default ``checkpoints/<FACE_MODEL>``) or dlib's reference model.
 
     Raises ``CheckpointError`` with what to do when the model or its threshold is not there.
     """
