@@ -8,7 +8,7 @@ both the 112 px crop our model embeds and the dlib chip the reference embeds, so
 same faces, pairs, no-face rule and protocol (``arcdemo.faces.evaluate``). The reference's operating point is
 calibrated on the validation identities of ``--dataset`` (default fiw+celeba), as ours is; each model's LFW FAR/FRR
 are then measured at its own calibrated threshold. Our model is included when ``--checkpoint`` (default
-checkpoints/faces-arcface-celeba) exists.
+checkpoints/<FACE_MODEL>, the shipped face model) exists.
 
 Writes benchmarks/results/lfw.json and, for runs over whole folds, checkpoints/reference/lfw.json: the reference's
 calibration and LFW numbers that ``python -m arcdemo verify --model reference`` and the app use.
