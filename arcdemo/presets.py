@@ -30,6 +30,8 @@ _FACES = dict(dataset="fiw", dim=128, image_size=64, epochs=25, batch_size=128, 
 # (ln(9·C) ~ 11). "faces-arcface-fiw" is the same recipe on FIW alone (same exclusions), so the effect of the added
 # people is measured, not assumed.
 _FACES_LARGE = dict(_FACES, dataset="fiw+celeba", image_size=96, epochs=24, margin_warmup_steps=672)
+# The fine-tunes after it (runs 3-5 below): 112 px, 8 epochs to a peak rate of 0.02, the whole margin from step 1.
+_FACES_112_FINETUNE = dict(_FACES_LARGE, image_size=112, epochs=8, lr=0.02, margin_warmup_steps=0)
 
 PRESETS: dict[str, TrainConfig] = {
     **{
@@ -70,23 +72,19 @@ PRESETS: dict[str, TrainConfig] = {
     # 3. at the alignment's full 112 px (the global depthwise kernel resampled from 6×6 to 7×7), 8 epochs as stage 2:
     #    91.2%, EER 8.8% (9.4%); ~62 min of training (its card's wall time, 106 min, holds a 44-min pause for
     #    benchmarks; card: benchmarks/results/faces-arcface-celeba-112px-card.json, init_from = stage 2 when shipped);
-    "faces-arcface-celeba-112px": TrainConfig(loss="arcface", margin=0.5, scale=32.0,
-                                              **{**_FACES_LARGE, "image_size": 112, "epochs": 8, "lr": 0.02,
-                                                 "margin_warmup_steps": 0, "init_from": "runs/faces-arcface-celeba"}),
+    "faces-arcface-celeba-112px": TrainConfig(loss="arcface", margin=0.5, scale=32.0, **_FACES_112_FINETUNE,
+                                              init_from="runs/faces-arcface-celeba"),
     # 4. the same 8 epochs again with 40% of the GDC features dropped before the embedding layer while training
     #    (ArcFace's BN-Dropout-FC-BN output, from its paper's small-data runs: the training batches reach 85-98%
     #    under the full margin while validation stays at 91%, so the network memorises more than it generalises):
     #    91.6%, EER 8.7%, TAR @ FAR 1% 79.0% (77.5%); 58 min here. Its card's init_from names where run 3 then lay;
-    "faces-arcface-celeba-112px-dropout": TrainConfig(
-        loss="arcface", margin=0.5, scale=32.0,
-        **{**_FACES_LARGE, "image_size": 112, "epochs": 8, "lr": 0.02, "margin_warmup_steps": 0, "dropout": 0.4,
-           "init_from": "runs/faces-arcface-celeba-112px"}),
+    "faces-arcface-celeba-112px-dropout": TrainConfig(loss="arcface", margin=0.5, scale=32.0, **_FACES_112_FINETUNE,
+                                                      dropout=0.4, init_from="runs/faces-arcface-celeba-112px"),
     # 5. (shipped) 6 more epochs with the dropout at half the peak rate (0.01): 91.7%, EER 8.5%, TAR @ FAR 1% 79.3%;
     #    44 min here.
     "faces-arcface-celeba-112px-dropout-stage2": TrainConfig(
-        loss="arcface", margin=0.5, scale=32.0,
-        **{**_FACES_LARGE, "image_size": 112, "epochs": 6, "lr": 0.01, "margin_warmup_steps": 0, "dropout": 0.4,
-           "init_from": "runs/faces-arcface-celeba-112px-dropout"}),
+        loss="arcface", margin=0.5, scale=32.0, **{**_FACES_112_FINETUNE, "epochs": 6, "lr": 0.01}, dropout=0.4,
+        init_from="runs/faces-arcface-celeba-112px-dropout"),
     "faces-arcface-fiw": TrainConfig(loss="arcface", margin=0.5, scale=32.0,
                                      **{**_FACES_LARGE, "dataset": "fiw", "margin_warmup_steps": 162}),
     "faces-cosface": TrainConfig(loss="cosface", margin=0.35, scale=32.0, **_FACES),

@@ -8,6 +8,7 @@ import torch
 
 from arcdemo.data import load_split
 from arcdemo.heads import MarginHead
+from arcdemo.model import EmbeddingModel, ModelSpec
 from arcdemo.train import (
     DoneEvent,
     EpochEvent,
@@ -132,7 +133,6 @@ def test_resume_keeps_history_and_clock_and_refuses_another_recipe(small_mnist, 
 def test_init_from_starts_a_low_d_run_on_high_d_features(small_mnist, tmp_path):
     """Two-stage recipe: the backbone's features come from a 16-D run, the 3-D embedding layer and head are new."""
     from arcdemo.checkpoints import CheckpointError, initialise_from, save_checkpoint
-    from arcdemo.model import EmbeddingModel
     from arcdemo.train import build_spec
 
     first = run(tiny(dim=16, sample_every=0), small_mnist)[-1]
@@ -201,7 +201,6 @@ def test_learning_rate_schedules():
 def test_tta_prediction_matches_its_definition(loss, shift):
     """Softmax averages the views' logits (its logits grow with the embedding's length); a cosine head scores
     the mean direction of the views."""
-    from arcdemo.model import EmbeddingModel, ModelSpec
 
     torch.manual_seed(0)
     margin, scale = (0.0, 1.0) if loss == "softmax" else (0.2, 16.0)
@@ -238,16 +237,17 @@ def test_tta_views_shift_by_one_pixel_with_reflected_borders():
     assert all(v.shape == x.shape for v in views)
 
 
+def face_model(size: int, **options: float) -> EmbeddingModel:
+    """A tiny MobileFaceNet face model (width 8, 16-D, 4 classes) for ``size`` px input and backbone ``options``."""
+    return EmbeddingModel(ModelSpec(
+        dataset="faces", backbone="mobilefacenet", width=8, embedding_dim=16, in_channels=3, image_size=size,
+        class_names=tuple("abcd"), loss="arcface", margin=0.5, scale=32.0, extra={"input_size": size, **options}))
+
+
 def test_init_from_carries_a_face_model_to_another_input_size(tmp_path):
     """MobileFaceNet's global depthwise kernel spans the whole map (input / 16): at another input size it is
     resampled, every other weight copied as it is, and a map of equal activations gives the same output."""
     from arcdemo.checkpoints import initialise_from, resample_kernel, save_checkpoint
-    from arcdemo.model import EmbeddingModel, ModelSpec
-
-    def face_model(size: int) -> EmbeddingModel:
-        return EmbeddingModel(ModelSpec(
-            dataset="faces", backbone="mobilefacenet", width=8, embedding_dim=16, in_channels=3, image_size=size,
-            class_names=tuple("abcd"), loss="arcface", margin=0.5, scale=32.0, extra={"input_size": size}))
 
     torch.manual_seed(0)
     small, large = face_model(96), face_model(112)
@@ -271,15 +271,9 @@ def test_dropout_before_the_embedding_acts_only_while_training(tmp_path):
     """MobileFaceNet's dropout zeroes GDC features while training (scaled by 1/(1-p)), never at inference; it adds no
     weight, so its checkpoint loads into a model built without it and embeds the same."""
     from arcdemo.checkpoints import load_checkpoint, save_checkpoint
-    from arcdemo.model import EmbeddingModel, ModelSpec
-
-    def face_model(**extra: float) -> EmbeddingModel:
-        return EmbeddingModel(ModelSpec(
-            dataset="faces", backbone="mobilefacenet", width=8, embedding_dim=16, in_channels=3, image_size=32,
-            class_names=tuple("abcd"), loss="arcface", margin=0.5, scale=32.0, extra={"input_size": 32, **extra}))
 
     torch.manual_seed(0)
-    model, plain = face_model(dropout=0.5), face_model()
+    model, plain = face_model(32, dropout=0.5), face_model(32)
     assert set(model.state_dict()) == set(plain.state_dict())
     backbone = model.backbone
     x = torch.randn(8, 3, 32, 32)
