@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         "calibrate", help="face model: threshold, band and gallery rule on validation identities, then LFW + ORL")
     calibrate.add_argument("--checkpoint", required=True)
     calibrate.add_argument("--dataset", help="whose validation identities (default: the one it was trained on)")
+    calibrate.add_argument("--cohort-size", type=int, default=None,
+                           help="score pairs against each face's N nearest training identities (default: "
+                                "arcdemo.faces.verify.COHORT_SIZE; 0: plain cosine)")
     export = commands.add_parser("export", help="a checkpoint's embedding and logits as ONNX graphs (uint8 input)")
     export.add_argument("--checkpoint", required=True)
     export.add_argument("--format", choices=("onnx",), default="onnx")
@@ -241,17 +244,19 @@ FACE_TERMS = ("FIW (Families In the Wild) and CelebA: non-commercial research us
               "so is any model trained on them")
 
 
-def _calibrate_card(stem: Path, dataset: str | None = None) -> dict:
-    """Calibrate a face checkpoint on validation identities, test it on LFW + ORL at that threshold,
-    rewrite its card."""
+def _calibrate_card(stem: Path, dataset: str | None = None, cohort_size: int | None = None) -> dict:
+    """Calibrate a face checkpoint on validation identities, test it on LFW + ORL at that threshold (both scored
+    with ``cohort_size`` cohort offsets, default ``COHORT_SIZE``), rewrite its card."""
     from arcdemo.checkpoints import load_checkpoint, write_card
     from arcdemo.faces.evaluate import calibrate_model, evaluate_faces
+    from arcdemo.faces.verify import COHORT_SIZE
 
     model, card = load_checkpoint(stem)
-    calibration = calibrate_model(model, dataset or card["config"]["dataset"])
+    cohort_size = min(COHORT_SIZE, model.spec.num_classes) if cohort_size is None else cohort_size
+    calibration = calibrate_model(model, dataset or card["config"]["dataset"], cohort_size)
     card["metrics"] = {**{k: v for k, v in card["metrics"].items() if k.startswith("val_")}, "calibration": calibration}
     write_card(stem, card)  # kept even if the test sets below are missing
-    card["metrics"].update(evaluate_faces(model, threshold=calibration["threshold"]))
+    card["metrics"].update(evaluate_faces(model, threshold=calibration["threshold"], cohort_size=cohort_size))
     write_card(stem, card)
     return card
 
@@ -266,7 +271,12 @@ def command_calibrate(args: argparse.Namespace) -> dict:
         raise UsageError(str(error)) from None
     if card["model"].get("dataset") != "faces":
         raise UsageError(f"{args.checkpoint} is not a face model: calibration is for face verification")
-    card = _calibrate_card(stem, args.dataset)
+    if args.cohort_size is not None and args.cohort_size < 0:
+        raise UsageError(f"--cohort-size must be 0 (plain cosine) or more, got {args.cohort_size}")
+    try:
+        card = _calibrate_card(stem, args.dataset, args.cohort_size)
+    except ValueError as error:  # more nearest identities than the model was trained on
+        raise UsageError(str(error)) from None
     return {"checkpoint": str(stem), **_summary(card["metrics"])}
 
 
@@ -291,9 +301,10 @@ def command_eval(args: argparse.Namespace) -> dict:
 
         if args.shift_tta:
             raise UsageError("--shift-tta is for MNIST/CIFAR-10 checkpoints; face evaluation always uses flip-TTA")
-        threshold = card.get("metrics", {}).get("calibration", {}).get("threshold")
+        calibration = card.get("metrics", {}).get("calibration", {})
         try:
-            metrics = evaluate_faces(model, threshold, folds=args.folds, pairs_per_fold=args.pairs_per_fold)
+            metrics = evaluate_faces(model, calibration.get("threshold"), folds=args.folds,
+                                     pairs_per_fold=args.pairs_per_fold, cohort_size=calibration.get("cohort_size", 0))
         except ValueError as error:  # an LFW fold that does not exist
             raise UsageError(str(error)) from None
         return {"checkpoint": str(args.checkpoint), "dataset": dataset, "loss": model.spec.loss,

@@ -59,8 +59,9 @@ def main() -> None:
                                          calibration["threshold"])}
     if checkpoint_paths(args.checkpoint)[0].exists():
         model, card = load_checkpoint(args.checkpoint)
-        threshold = card["metrics"].get("calibration", {}).get("threshold")
-        results["arcface"] = evaluate_lfw(model, None, args.folds, args.pairs_per_fold, threshold)
+        calibration = card["metrics"].get("calibration", {})
+        results["arcface"] = evaluate_lfw(model, None, args.folds, args.pairs_per_fold, calibration.get("threshold"),
+                                          calibration.get("cohort_size", 0))
     report = {
         "command": command,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

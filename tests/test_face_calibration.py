@@ -16,7 +16,7 @@ from arcdemo.evaluate import unit_rows
 from arcdemo.faces import data as face_data
 from arcdemo.faces.evaluate import calibrate, stranger_rates
 from arcdemo.faces.overlap import is_match, lfw_overlap, match_rates
-from arcdemo.faces.verify import Verifier, gallery_far, gallery_threshold
+from arcdemo.faces.verify import Verifier, cohort_offsets, gallery_far, gallery_threshold
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def identities(count: int, per: int, dim: int = 32, noise: float = 1.0, seed: in
 
 @pytest.fixture(scope="module")
 def calibration():
-    return calibrate(*identities(400, 4))
+    return calibrate(*identities(400, 4), gallery_trials=4000)
 
 
 def test_threshold_and_band_come_from_the_fit_half_and_hold_on_the_other(calibration):
@@ -73,7 +73,7 @@ def test_gallery_threshold_rises_with_the_gallery_and_names_strangers_rarely(cal
 
 def test_stranger_rate_is_measured_not_assumed():
     embeddings, labels = identities(60, 3, noise=3.0)  # a hopeless model: everyone looks alike
-    calibration = calibrate(embeddings, labels)
+    calibration = calibrate(embeddings, labels, gallery_trials=10)
     # a rule set on the impostor table still holds on strangers, because the table saw the same overlap
     rates = stranger_rates(embeddings, labels, calibration, sizes=(10,), trials=500)
     assert rates["10"]["stranger_named"] <= 0.06 and rates["10"]["enrolled_found"] < 0.5
@@ -86,6 +86,46 @@ def test_verifier_uses_the_gallery_rule(calibration):
     assert verifier.gallery_threshold(12) > verifier.threshold
     bare = Verifier("arcface", None, 0.3, "old card")
     assert bare.gallery_threshold(12) == 0.3
+
+
+# --- cohort scores ---------------------------------------------------------------------------------------------
+
+
+def test_cohort_offsets_match_a_float64_loop():
+    vectors, _ = identities(30, 2, seed=1)
+    cohort, _ = identities(50, 1, seed=2)
+    offsets = cohort_offsets(vectors, cohort, 7)
+    for vector, offset in zip(vectors.astype(np.float64), offsets):
+        cosines = sorted((float(np.dot(vector, centre)) for centre in cohort.astype(np.float64)), reverse=True)
+        assert offset == pytest.approx(0.5 * sum(cosines[:7]) / 7, abs=1e-6)
+    assert not cohort_offsets(vectors, None, 7).any() and not cohort_offsets(vectors, cohort, 0).any()
+    with pytest.raises(ValueError, match="at least 51"):
+        cohort_offsets(vectors, cohort, 51)
+
+
+def looks_alike(count: int, per: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Faces whose embeddings lean, each by its own amount, towards one direction every person shares (as blurred,
+    small or half-turned faces do): two strongly leaning faces of different people score high."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(count, 32))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    common = np.eye(32)[0]
+    lean = rng.uniform(0, 1.5, size=(count * per, 1))
+    points = np.repeat(centres, per, axis=0) + 0.8 * rng.normal(size=(count * per, 32)) / np.sqrt(32) + lean * common
+    return unit_rows(points).astype(np.float32), np.repeat(np.arange(count), per)
+
+
+def test_cohort_offsets_take_back_how_much_a_face_looks_like_everyone():
+    embeddings, labels = looks_alike(300, 4, seed=0)
+    training, _ = looks_alike(500, 1, seed=1)  # other people: the cohort, as a head's class centres would be
+    offsets = cohort_offsets(embeddings, training, 20)
+    plain = calibrate(embeddings, labels, gallery_trials=10)
+    normalised = calibrate(embeddings, labels, offsets=offsets, gallery_trials=10)
+    assert normalised["check_eer"] < 0.7 * plain["check_eer"], (normalised["check_eer"], plain["check_eer"])
+    verifier = Verifier("arcface", None, normalised["threshold"], "test", cohort=training, cohort_size=20)
+    a, b = embeddings[0], embeddings[5]
+    assert verifier.score(a, b) == pytest.approx(float(a @ b) - offsets[0] - offsets[5], abs=1e-6)
+    assert verifier.verdict(a, b, [1, 1])["similarity"] == pytest.approx(verifier.score(a, b))
 
 
 # --- LFW overlap ------------------------------------------------------------------------------------------------

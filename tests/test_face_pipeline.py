@@ -26,7 +26,7 @@ from arcdemo.faces.align import align_face
 from arcdemo.faces.augment import _affine_flip, _blur, _colour, augment_faces
 from arcdemo.faces.evaluate import lfw_pairs
 from arcdemo.faces.reference import ReferenceModel
-from arcdemo.faces.verify import FACE_MODEL
+from arcdemo.faces.verify import COHORT_SIZE, FACE_MODEL
 from arcdemo.model import EmbeddingModel, ModelSpec
 from tests.conftest import DATA_ROOT, REPO
 
@@ -288,14 +288,19 @@ def test_the_operating_point_comes_from_validation_identities(face_checkpoint, f
     out, card = face_checkpoint
     calibration = card["metrics"]["calibration"]
     model, _ = load_checkpoint(out)
-    again = face_eval.calibrate_model(model, "fiw")
+    assert calibration["cohort_size"] == COHORT_SIZE  # scores against each face's nearest training identities
+    again = face_eval.calibrate_model(model, "fiw", COHORT_SIZE)
     assert calibration["dataset"] == "fiw" and again["threshold"] == pytest.approx(calibration["threshold"])
+    plain = face_eval.calibrate_model(model, "fiw")
+    assert plain["cohort_size"] == 0 and plain["threshold"] != pytest.approx(calibration["threshold"])
     assert calibration["fit_identities"] + calibration["check_identities"] == len(fiw[1].class_names)
     low, high = calibration["uncertain_band"]
     assert low <= calibration["threshold"] <= high
     # LFW's FAR/FRR on the card are those of the validation threshold applied to LFW
-    quick = face_eval.evaluate_lfw(model, FACES, folds=[0], pairs_per_fold=40, threshold=calibration["threshold"])
+    quick = face_eval.evaluate_lfw(model, FACES, folds=[0], pairs_per_fold=40, threshold=calibration["threshold"],
+                                   cohort_size=COHORT_SIZE)
     assert quick["lfw_far_at_threshold"] == card["metrics"]["lfw_far_at_threshold"]
+    assert quick["lfw_cohort_size"] == card["metrics"]["lfw_cohort_size"] == COHORT_SIZE
 
 
 def test_eval_cli_dispatches_face_checkpoints_to_lfw(face_checkpoint, capsys):
@@ -319,7 +324,8 @@ def test_verify_with_our_checkpoint_uses_its_calibrated_threshold(face_checkpoin
     assert code == 0 and result["model"] == "arcface"
     assert result["threshold"] == card["metrics"]["calibration"]["threshold"]
     assert result["uncertain_band"] == card["metrics"]["calibration"]["uncertain_band"]
-    assert result["faces_found"] == [1, 1] and -1 <= result["similarity"] <= 1
+    assert result["faces_found"] == [1, 1] and -1 <= result["cosine"] <= 1
+    assert result["cohort_size"] == COHORT_SIZE and result["similarity"] < result["cosine"]  # offsets of two faces
     assert result["same_person"] == (result["similarity"] > result["threshold"])
 
 

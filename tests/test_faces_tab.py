@@ -173,7 +173,8 @@ def test_verdict_follows_threshold_and_band() -> None:
     verifier = Verifier("arcface", None, threshold=0.3, source="test", band=(0.2, 0.45), far=0.05, frr=0.1)
     assert verifier.decide(0.5) == "same" and verifier.decide(0.1) == "different"
     assert verifier.decide(0.25) == verifier.decide(0.4) == "uncertain"
-    verdict = verifier.verdict(0.4, [1, 3])
+    verdict = verifier.verdict(np.array([1.0, 0.0]), np.array([0.4, np.sqrt(1 - 0.4**2)]), [1, 3])
+    assert verdict["similarity"] == verdict["cosine"] == pytest.approx(0.4) and verdict["cohort_size"] == 0
     assert verdict["same_person"] and verdict["decision"] == "uncertain" and verdict["faces_found"] == [1, 3]
 
 
@@ -193,8 +194,11 @@ def test_face_models_embed_on_one_torch_thread(people, monkeypatch) -> None:
         source = "recording"
         trained_on = ("fiw+celeba", 39_656, 6_867)
 
-        def verdict(self, similarity: float, faces_found: list[int]) -> dict:
+        def verdict(self, first: np.ndarray, second: np.ndarray, faces_found: list[int]) -> dict:
             return {}
+
+        def score(self, first: np.ndarray, second: np.ndarray) -> float:
+            return float(np.dot(first, second))
 
         def embed(self, face) -> np.ndarray:  # noqa: ANN001
             seen.append(torch.get_num_threads())

@@ -2,14 +2,16 @@
 
 Both face models are scored the same way on the same faces: ours on the aligned 112 px crop resized to its input
 size, with flip-TTA; dlib's ``ReferenceModel`` on its own chip built from the same detection and landmarks.
-Score = cosine of unit embeddings; "same person" means score > threshold.
+Score = cosine of unit embeddings; for our model, less each face's cohort offset (``verify.cohort_offsets``: how
+much it looks like its nearest training identities) when calibrated with a cohort; "same person" means score >
+threshold.
 
 Where a number comes from matters here. The verdict's threshold, its uncertain band and the open-set gallery rule
 come from validation identities (:func:`calibrate`: FIW families and CelebA identities never trained on); LFW is
 only reported on: its 10-fold accuracy is the protocol number (thresholds picked on 9 folds, tested on the 10th),
 and the FAR/FRR that the validation threshold gives on LFW are the out-of-sample error rates a user can expect.
 
-No-face rule: a pair with an image in which no face is found gets the worst possible score, -1 (the verifier
+No-face rule: a pair with an image in which no face is found gets a score below any pair's (the verifier
 rejects it, as the CLI/app do with "no face found"): a false reject when the pair is the same person, a correct
 reject when not; never dropped. The count is reported (``lfw_pairs_without_face``).
 """
@@ -26,11 +28,12 @@ from arcdemo.evaluate import equal_error_rate, roc, unit_rows, verification_metr
 from arcdemo.faces.align import DETECTIONS
 from arcdemo.faces.data import AlignedSource, align_images, face_split, faces_root, validation_references
 from arcdemo.faces.reference import ReferenceModel
-from arcdemo.faces.verify import STRANGER_NAMED, FaceModel, embed_crops, gallery_threshold
+from arcdemo.faces.verify import STRANGER_NAMED, FaceModel, cohort_offsets, embed_crops, face_cohort, gallery_threshold
 
-NO_FACE_SCORE = -1.0  # the lowest cosine: a pair without a face is always rejected
+NO_FACE_SCORE = -3.0  # below any pair score (cosine ≥ -1, less two offsets ≤ 1/2): a pair without a face is rejected
 UNCERTAIN_ERROR = 0.02  # a verdict is "uncertain" where validation saw more than 2% of the other kind of pair
 IMPOSTOR_PAIRS = 400_000  # different-identity validation pairs behind the gallery rule (FAR down to ~1e-5)
+GALLERY_TRIALS = 20_000  # galleries drawn per size to measure how often a stranger is named (±0.07 pp at 1%)
 
 
 def uncertain_band(
@@ -58,12 +61,26 @@ def embed_aligned(model: FaceModel, aligned: AlignedSource) -> np.ndarray:
 
 
 def pair_scores(
-    embeddings: np.ndarray, found: np.ndarray, first: np.ndarray, second: np.ndarray
+    embeddings: np.ndarray, found: np.ndarray, first: np.ndarray, second: np.ndarray,
+    offsets: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(cosine scores, mask of pairs lacking a face): those pairs score ``NO_FACE_SCORE``."""
+    """(pair scores, mask of pairs lacking a face): cosines less the faces' ``offsets`` (``cohort_offsets``; none:
+    plain cosines); pairs lacking a face score ``NO_FACE_SCORE``."""
     missing = ~(found[first] & found[second])
     scores = np.sum(embeddings[first] * embeddings[second], axis=1)
+    if offsets is not None:
+        scores = scores - offsets[first] - offsets[second]
     return np.where(missing, NO_FACE_SCORE, scores), missing
+
+
+def model_offsets(model: FaceModel, embeddings: np.ndarray, cohort_size: int) -> np.ndarray | None:
+    """``cohort_offsets`` of the embeddings against the model's training identities (None: plain cosines)."""
+    if not cohort_size:
+        return None
+    cohort = face_cohort(model)
+    if cohort is None:
+        raise ValueError("the reference model has no training identities to normalise scores against")
+    return cohort_offsets(embeddings, cohort, cohort_size)
 
 
 def protocol_folds(folds: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, str]:
@@ -109,13 +126,14 @@ def model_name(model: FaceModel) -> str:
 
 def evaluate_lfw(
     model: FaceModel, root: Path | None = None, folds: Sequence[int] | None = None, pairs_per_fold: int | None = None,
-    threshold: float | None = None,
+    threshold: float | None = None, cohort_size: int = 0,
 ) -> dict:
     """LFW verification of ``model``: 10-fold accuracy ± std, EER, TAR at FAR 1e-2/1e-3, ROC.
 
     Every image is aligned once with ``align_face`` (cached). ``threshold``: the model's operating threshold,
     chosen elsewhere (:func:`calibrate`, on validation identities); LFW's FAR/FRR at it are reported out of
-    sample. ``root``: the LFW folder or a folder above it (default: data root).
+    sample. ``cohort_size``: score with cohort offsets (as calibrated). ``root``: the LFW folder or a folder above
+    it (default: data root).
     """
     start = time.perf_counter()
     pairs = select_lfw_pairs(root or faces_root(), folds, pairs_per_fold)
@@ -126,7 +144,8 @@ def evaluate_lfw(
     first = np.array([row[str(a)] for a, _, _, _ in pairs])
     second = np.array([row[str(b)] for _, b, _, _ in pairs])
     same = np.array([s for _, _, s, _ in pairs])
-    scores, missing = pair_scores(embeddings, aligned.found, first, second)
+    scores, missing = pair_scores(embeddings, aligned.found, first, second,
+                                  model_offsets(model, embeddings, cohort_size))
     folds_used, protocol = protocol_folds(np.array([f for *_, f in pairs]), same)
     metrics = verification_metrics(scores, same, folds_used)
     far, tar, _ = roc(scores, same)
@@ -150,6 +169,7 @@ def evaluate_lfw(
         "lfw_pairs_without_face": int(missing.sum()),
         "lfw_same_pairs_without_face": int((missing & same).sum()),
         "lfw_accuracy_no_face_counted_wrong": float(np.mean(strict)),
+        "lfw_cohort_size": cohort_size,
         "lfw_images": len(paths),
         "lfw_images_without_face": int((~aligned.found).sum()),
         "lfw_images_found_by_cnn": int((aligned.detection.numpy() == DETECTIONS.index("cnn")).sum()),
@@ -161,7 +181,7 @@ def evaluate_lfw(
     }
 
 
-def evaluate_orl(model: FaceModel, root: Path | None = None) -> dict:
+def evaluate_orl(model: FaceModel, root: Path | None = None, cohort_size: int = 0) -> dict:
     """ORL (40 people × 10 grey photos) verification EER over all 79,800 image pairs, same no-face rule.
 
     ``root``: the ORL folder (``s1`` … ``s40``; default ``<data root>/faces/orl``).
@@ -174,7 +194,8 @@ def evaluate_orl(model: FaceModel, root: Path | None = None) -> dict:
     embeddings = embed_aligned(model, aligned)
     labels = np.array([p.parent.name for p in paths])
     first, second = np.triu_indices(len(paths), k=1)
-    scores, missing = pair_scores(embeddings, aligned.found, first, second)
+    scores, missing = pair_scores(embeddings, aligned.found, first, second,
+                                  model_offsets(model, embeddings, cohort_size))
     same = labels[first] == labels[second]
     eer, threshold = equal_error_rate(scores, same)
     return {"orl_eer": eer, "orl_eer_threshold": threshold, "orl_pairs": int(len(same)),
@@ -183,10 +204,12 @@ def evaluate_orl(model: FaceModel, root: Path | None = None) -> dict:
 
 def evaluate_faces(
     model: FaceModel, threshold: float | None = None, folds: Sequence[int] | None = None,
-    pairs_per_fold: int | None = None,
+    pairs_per_fold: int | None = None, cohort_size: int = 0,
 ) -> dict:
-    """A face model's test metrics: LFW (``evaluate_lfw``, FAR/FRR at ``threshold``) and ORL EER."""
-    return {**evaluate_lfw(model, None, folds, pairs_per_fold, threshold), **evaluate_orl(model)}
+    """A face model's test metrics: LFW (``evaluate_lfw``, FAR/FRR at ``threshold``) and ORL EER, both scored with
+    ``cohort_size`` as calibrated."""
+    return {**evaluate_lfw(model, None, folds, pairs_per_fold, threshold, cohort_size),
+            **evaluate_orl(model, cohort_size=cohort_size)}
 
 
 # --- calibration on validation identities ----------------------------------------------------------------------
@@ -207,14 +230,16 @@ def _different_pairs(labels: np.ndarray, count: int, rng: np.random.Generator) -
 
 
 def stranger_rates(embeddings: np.ndarray, labels: np.ndarray, calibration: dict, sizes: Sequence[int] = (1, 10, 50),
-                   trials: int = 4000, seed: int = 0) -> dict:
+                   trials: int = GALLERY_TRIALS, seed: int = 0, offsets: np.ndarray | None = None) -> dict:
     """How often a stranger is named, and an enrolled person found, with galleries of ``sizes`` identities.
 
     Each trial enrols one random photo each of N random identities, then shows a photo of someone not enrolled
     (named = the best score clears the N-person threshold) and another photo of an enrolled person (found =
     the right name comes first and clears it). Rates also at the 1:1 threshold, which the gallery used before.
+    ``offsets``: the faces' cohort offsets, as in :func:`pair_scores`.
     """
     rng = np.random.default_rng(seed)
+    offsets = np.zeros(len(labels)) if offsets is None else offsets
     by_identity = [np.flatnonzero(labels == c) for c in np.unique(labels)]
     repeat = {k for k, rows in enumerate(by_identity) if len(rows) >= 2}
     result = {}
@@ -230,15 +255,16 @@ def stranger_rates(embeddings: np.ndarray, labels: np.ndarray, calibration: dict
             # an enrolled person with a second photo is the genuine probe
             with_second = [k for k in members if k in repeat]
             enrolled = np.array([rng.choice(by_identity[k]) for k in members])
-            gallery = embeddings[enrolled]
-            best = float((gallery @ embeddings[rng.choice(by_identity[stranger])]).max())
+            gallery, gallery_offsets = embeddings[enrolled], offsets[enrolled]
+            stranger_photo = rng.choice(by_identity[stranger])
+            best = float((gallery @ embeddings[stranger_photo] - gallery_offsets - offsets[stranger_photo]).max())
             named["gallery"] += best > strict
             named["one_to_one"] += best > calibration["threshold"]
             if with_second:
                 k = with_second[rng.integers(len(with_second))]
                 slot = int(np.flatnonzero(members == k)[0])
                 probe = rng.choice([r for r in by_identity[k] if r != enrolled[slot]])
-                scores = gallery @ embeddings[probe]
+                scores = gallery @ embeddings[probe] - gallery_offsets - offsets[probe]
                 found += int(np.argmax(scores) == slot and scores[slot] > strict)
         result[str(size)] = {"threshold": strict, "stranger_named": named["gallery"] / trials,
                              "stranger_named_at_1to1_threshold": named["one_to_one"] / trials,
@@ -246,16 +272,21 @@ def stranger_rates(embeddings: np.ndarray, labels: np.ndarray, calibration: dict
     return result
 
 
-def calibrate(embeddings: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+def calibrate(
+    embeddings: np.ndarray, labels: np.ndarray, seed: int = 0, offsets: np.ndarray | None = None,
+    gallery_trials: int = GALLERY_TRIALS,
+) -> dict:
     """The operating point of a face model, from validation identities only (never LFW).
 
     Identities are cut in two halves by label parity. On the first: the 1:1 threshold (best balanced accuracy
     over every same-identity pair and ``IMPOSTOR_PAIRS`` random different ones), the uncertain band, and the
     impostor score table behind :func:`gallery_threshold`. On the second, out of sample: accuracy, FAR and FRR at
-    that threshold, and the gallery rates of :func:`stranger_rates`.
+    that threshold, and the gallery rates of :func:`stranger_rates`. ``offsets``: the faces' cohort offsets (pair
+    score = cosine less both, as in :func:`pair_scores`); none: plain cosines.
     """
     embeddings = unit_rows(np.asarray(embeddings, dtype=np.float32))
     labels = np.asarray(labels)
+    offsets = np.zeros(len(labels), dtype=np.float32) if offsets is None else np.asarray(offsets, dtype=np.float32)
     rng = np.random.default_rng(seed)
     halves = [np.flatnonzero(labels % 2 == parity) for parity in (0, 1)]
     fit, check = halves
@@ -265,6 +296,7 @@ def calibrate(embeddings: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict
         different = rows[_different_pairs(labels[rows], IMPOSTOR_PAIRS, rng)]
         pairs = np.concatenate([same_pairs, different])
         scores = np.einsum("ij,ij->i", embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
+        scores -= offsets[pairs[:, 0]] + offsets[pairs[:, 1]]
         return scores, np.arange(len(pairs)) < len(same_pairs)
 
     scores, same = pairs_of(fit)
@@ -287,20 +319,22 @@ def calibrate(embeddings: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict
         check_far=float(accepted[~same].mean()), check_frr=float((~accepted[same]).mean()),
         check_balanced_accuracy=float(0.5 * (accepted[same].mean() + (~accepted[~same]).mean())),
         check_eer=equal_error_rate(scores, same)[0],
-        gallery=stranger_rates(embeddings[check], labels[check], calibration, seed=seed),
+        gallery=stranger_rates(embeddings[check], labels[check], calibration, trials=gallery_trials, seed=seed,
+                               offsets=offsets[check]),
     )
     return calibration
 
 
-def calibrate_model(model: FaceModel, dataset: str) -> dict:
-    """:func:`calibrate` on the validation identities of a face set: our model on their crops, the reference on
-    their cached descriptors."""
+def calibrate_model(model: FaceModel, dataset: str, cohort_size: int = 0) -> dict:
+    """:func:`calibrate` on the validation identities of a face set: our model on their crops (scores with
+    ``cohort_size`` cohort offsets, which the calibration records), the reference on its cached descriptors."""
     if isinstance(model, ReferenceModel):
         vectors, labels = validation_references(dataset)
     else:
         val = face_split(dataset, "val")
         vectors, labels = embed_crops(model, val.images), val.labels.numpy()
-    return {**calibrate(vectors, labels), "dataset": dataset}
+    offsets = model_offsets(model, vectors, cohort_size)
+    return {**calibrate(vectors, labels, offsets=offsets), "dataset": dataset, "cohort_size": cohort_size}
 
 
 # --- LFW pairs.txt ---------------------------------------------------------------------------------------------------

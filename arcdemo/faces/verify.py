@@ -7,7 +7,7 @@ Kept free of the evaluation stack (scikit-learn) so the CLI's ``verify`` and the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,10 @@ TRAIN_HINT = f"train it with `python -m arcdemo train --preset {FACE_MODEL}`, or
 
 FaceModel = EmbeddingModel | ReferenceModel
 STRANGER_NAMED = 0.01  # the open-set gallery names a stranger at most this often, whatever the gallery's size
+# Our model's pair score subtracts how much each face resembles its COHORT_SIZE most similar training identities
+# (``cohort_offsets``). Chosen on validation identities (60,000 pairs, three draws, shipped model): 10-fold accuracy
+# 91.36% → 91.78%, EER 8.98% → 8.51%, TAR @ FAR 0.1% 56.8% → 59.2%; flat from 10 to 75 nearest identities.
+COHORT_SIZE = 20
 
 
 def gallery_far(size: int, stranger_named: float = STRANGER_NAMED) -> float:
@@ -43,6 +47,30 @@ def gallery_threshold(calibration: dict, size: int) -> float:
     return max(threshold, float(calibration["threshold"]))
 
 
+def face_cohort(model: FaceModel) -> np.ndarray | None:
+    """The unit centres (C, D) of the identities our model was trained on (its head's class weights, shipped in the
+    checkpoint); the reference model has none."""
+    if isinstance(model, ReferenceModel):
+        return None
+    return model.head.centres().cpu().numpy()
+
+
+def cohort_offsets(vectors: np.ndarray, cohort: np.ndarray | None, size: int) -> np.ndarray:
+    """Half the mean cosine of each unit row with its ``size`` most similar cohort rows; zeros without a cohort.
+
+    A face that looks like many people (blurred, small, half-turned, a common look) scores high against anyone, so
+    its pairs are over-accepted. The pair score ``cos(a, b) − offset(a) − offset(b)`` takes that back: adaptive
+    cohort normalisation (speaker verification's AS-norm, its mean part) with the training identities as cohort.
+    """
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    if cohort is None or size <= 0:
+        return np.zeros(len(vectors), dtype=np.float32)
+    if size > len(cohort):
+        raise ValueError(f"a cohort of {size} nearest identities needs at least {size}; this model has {len(cohort)}")
+    similarities = vectors @ cohort.T
+    return 0.5 * np.partition(similarities, -size, axis=1)[:, -size:].mean(axis=1)
+
+
 def embed_crops(model: EmbeddingModel, crops: torch.Tensor) -> np.ndarray:
     """Unit embeddings (N, D) of aligned uint8 112 px crops: resized to the model's input, flip-TTA."""
     images = resize_images(crops, model.spec.image_size)
@@ -53,10 +81,11 @@ def embed_crops(model: EmbeddingModel, crops: torch.Tensor) -> np.ndarray:
 class Verifier:
     """A face model with its operating point and where it came from.
 
-    ``threshold`` (cosine) and ``band`` were chosen on validation identities: inside the band, validation saw more
-    than 2% of the other kind of pair, so a verdict there is "uncertain". ``far``/``frr``: the error rates that
-    threshold gave on LFW, out of sample -- what it means to a user. ``gallery_quantiles``: the impostor score
-    table behind the open-set rule (:meth:`gallery_threshold`).
+    ``threshold`` and ``band`` (on the pair score, :meth:`score`) were chosen on validation identities: inside the
+    band, validation saw more than 2% of the other kind of pair, so a verdict there is "uncertain". ``far``/``frr``:
+    the error rates that threshold gave on LFW, out of sample -- what it means to a user. ``gallery_quantiles``: the
+    impostor score table behind the open-set rule (:meth:`gallery_threshold`). ``cohort``/``cohort_size``: the
+    training identities the score is normalised against (``cohort_offsets``; none: the score is the cosine).
     """
 
     model: str  # "arcface" (ours) or "reference" (dlib)
@@ -68,6 +97,13 @@ class Verifier:
     frr: float | None = None
     gallery_quantiles: dict | None = None
     trained_on: tuple[str, int, int] = ("", 0, 0)  # our model: (dataset, training faces, training identities)
+    cohort: np.ndarray | None = field(default=None, compare=False, repr=False)
+    cohort_size: int = 0
+
+    def score(self, first: np.ndarray, second: np.ndarray) -> float:
+        """The pair score of two unit embeddings: their cosine, less each face's cohort offset (if a cohort)."""
+        offsets = cohort_offsets(np.stack([first, second]), self.cohort, self.cohort_size)
+        return float(np.dot(first, second) - offsets.sum())
 
     def gallery_threshold(self, size: int) -> float:
         """The score a gallery of ``size`` people must clear so that a stranger is named at most ~1% of the time."""
@@ -89,15 +125,18 @@ class Verifier:
             return "uncertain"
         return "same" if similarity > self.threshold else "different"
 
-    def verdict(self, similarity: float, faces_found: list[int]) -> dict:
-        """The verdict on one cosine similarity: the keys of ``verify`` and of the app's ``/verify_faces``."""
-        return {"model": self.model, "similarity": similarity, "same_person": similarity > self.threshold,
+    def verdict(self, first: np.ndarray, second: np.ndarray, faces_found: list[int]) -> dict:
+        """The verdict on two unit embeddings: the keys of ``verify`` and of the app's ``/verify_faces``.
+        ``similarity`` is the pair score the threshold applies to; ``cosine`` the plain cosine behind it."""
+        similarity = self.score(first, second)
+        return {"model": self.model, "similarity": similarity, "cosine": float(np.dot(first, second)),
+                "cohort_size": self.cohort_size, "same_person": similarity > self.threshold,
                 "decision": self.decide(similarity), "threshold": self.threshold, "uncertain_band": list(self.band),
                 "lfw_far_at_threshold": self.far, "lfw_frr_at_threshold": self.frr, "faces_found": faces_found}
 
     def compare(self, a: AlignedFace, b: AlignedFace) -> dict:
-        """The verdict on two aligned faces: cosine similarity against the threshold."""
-        return self.verdict(float(np.dot(self.embed(a), self.embed(b))), [a.faces_found, b.faces_found])
+        """The verdict on two aligned faces: their pair score against the threshold."""
+        return self.verdict(self.embed(a), self.embed(b), [a.faces_found, b.faces_found])
 
 
 def _from_metrics(model: str, embedder: FaceModel, metrics: dict, source: str) -> Verifier:
@@ -105,8 +144,10 @@ def _from_metrics(model: str, embedder: FaceModel, metrics: dict, source: str) -
     threshold = float(calibration["threshold"])
     band = calibration["uncertain_band"]
     rate = lambda key: float(metrics[key]) if isinstance(metrics.get(key), (int, float)) else None  # noqa: E731
+    cohort_size = int(calibration.get("cohort_size", 0))  # cards calibrated before cohort scores: the cosine
     return Verifier(model, embedder, threshold, source, (float(band[0]), float(band[1])),
-                    rate("lfw_far_at_threshold"), rate("lfw_frr_at_threshold"), calibration["impostor_quantiles"])
+                    rate("lfw_far_at_threshold"), rate("lfw_frr_at_threshold"), calibration["impostor_quantiles"],
+                    cohort=face_cohort(embedder) if cohort_size else None, cohort_size=cohort_size)
 
 
 def load_verifier(model: str = "arcface", checkpoint: Path | None = None, device: str = "cpu") -> Verifier:

@@ -207,6 +207,14 @@ def _percent(rate: float | None) -> str:
     return "?" if rate is None else f"{100 * rate:.1f}%"
 
 
+def _score_words(verdict: dict) -> str:
+    """The pair score as a sentence: the cosine, or the cosine less how much each face looks like anyone."""
+    if not verdict.get("cohort_size"):
+        return f"cosine similarity **{verdict['similarity']:.3f}**"
+    return (f"score **{verdict['similarity']:.3f}** (cosine {verdict['cosine']:.3f}, less how much each face looks "
+            f"like its {verdict['cohort_size']} nearest training identities)")
+
+
 def _verdict_markdown(verdict: dict, heading: str) -> str:
     low, high = verdict["uncertain_band"]
     side = "above" if verdict["same_person"] else "below"
@@ -215,7 +223,7 @@ def _verdict_markdown(verdict: dict, heading: str) -> str:
         "the other kind of pair." if high > low else ""
     )
     return (
-        f"#### {heading}\n{_DECISIONS[verdict['decision']]} — cosine similarity **{verdict['similarity']:.3f}**, "
+        f"#### {heading}\n{_DECISIONS[verdict['decision']]} — {_score_words(verdict)}, "
         f"{side} the threshold {verdict['threshold']:.3f}, set on validation people no model here trained on. On LFW "
         f"it accepted {_percent(verdict['lfw_far_at_threshold'])} of different-person pairs (FAR) and rejected "
         f"{_percent(verdict['lfw_frr_at_threshold'])} of same-person pairs (FRR).{band}"
@@ -229,7 +237,7 @@ def compare_faces(first: Any, second: Any, models: list[Verifier] | None = None)
     faces_found = [photo.face.faces_found for photo in photos]
     with THREADS.single():
         verdicts = [
-            model.verdict(float(np.dot(*(RECENT_PHOTOS.embedding(model, photo) for photo in photos))), faces_found)
+            model.verdict(*(RECENT_PHOTOS.embedding(model, photo) for photo in photos), faces_found)
             for model in found
         ]
     return FaceComparison(photos, verdicts, notes, found)
@@ -270,8 +278,9 @@ class Identification:
 
 
 def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None = None) -> Identification:
-    """Open-set identification: the nearest enrolled face by cosine, named only above the first model's threshold
-    for a gallery of this size (``Verifier.gallery_threshold``: a stranger is named at most ~1% of the time)."""
+    """Open-set identification: the enrolled face with the best pair score, named only above the first model's
+    threshold for a gallery of this size (``Verifier.gallery_threshold``: a stranger is named at most ~1% of the
+    time)."""
     if not gallery:
         raise InputError("The gallery is empty: enrol at least one named face first.")
     found = models or verifiers()[0]
@@ -283,7 +292,7 @@ def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None
         )
     with THREADS.single():
         probes = {model.model: RECENT_PHOTOS.embedding(model, photo) for model in usable}
-    scores = {name: [float(np.dot(entry[m.model], probes[m.model])) for m in usable] for name, entry in gallery.items()}
+    scores = {name: [m.score(entry[m.model], probes[m.model]) for m in usable] for name, entry in gallery.items()}
     ranked = sorted(scores.items(), key=lambda item: -item[1][0])
     best, best_scores = ranked[0]
     judge = usable[0]

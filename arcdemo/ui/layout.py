@@ -24,6 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline lab: no
 import gradio as gr  # noqa: E402
 from gradio.components.plot import PlotData  # noqa: E402
 
+from arcdemo.faces.verify import COHORT_SIZE  # noqa: E402
 from arcdemo.margins import LOSSES  # noqa: E402
 from arcdemo.ui import callbacks as cb  # noqa: E402
 from arcdemo.ui import faces  # noqa: E402
@@ -652,7 +653,9 @@ def build_demo() -> gr.Blocks:
                     "Two photos → the largest face in each is detected (dlib's HOG detector, its CNN detector when HOG "
                     "finds none), its 5 landmarks fitted and the face warped onto one 112×112 template — the same crop "
                     "the model was trained and tested on. The cosine of the two embeddings against a threshold set on "
-                    "validation people (never trained on, never LFW) gives the verdict; LFW then says what it costs."
+                    "validation people (never trained on, never LFW) gives the verdict; LFW then says what it costs. "
+                    "Ours first takes back how much each face looks like anyone: half the mean cosine with its "
+                    f"{COHORT_SIZE} nearest training identities (a blurred or half-turned face is near many people)."
                 )
                 with gr.Row():
                     face_inputs = [
