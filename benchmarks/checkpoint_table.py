@@ -15,7 +15,7 @@ def row(card: dict, name: str, size: int) -> str:
     metrics, config = card["metrics"], card["config"]
     if card["model"]["dataset"] == "faces":
         result = (f"LFW {100 * metrics['lfw_accuracy']:.2f} ± {100 * metrics['lfw_accuracy_std']:.2f}%, "
-                  f"EER {100 * metrics['lfw_eer']:.1f}%; ORL EER {100 * metrics['orl_eer']:.1f}%")
+                  f"EER {100 * metrics['lfw_eer']:.2f}%; ORL EER {100 * metrics['orl_eer']:.1f}%")
     else:
         result = (f"{100 * metrics['accuracy']:.2f}% test accuracy, macro F1 {100 * metrics['f1']:.2f}%, "
                   f"min centre angle {metrics['min_centre_angle_deg']:.0f}°")

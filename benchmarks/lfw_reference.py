@@ -59,9 +59,9 @@ def main() -> None:
                                          calibration["threshold"])}
     if checkpoint_paths(args.checkpoint)[0].exists():
         model, card = load_checkpoint(args.checkpoint)
-        calibration = card["metrics"].get("calibration", {})
-        results["arcface"] = evaluate_lfw(model, None, args.folds, args.pairs_per_fold, calibration.get("threshold"),
-                                          calibration.get("cohort_size", 0))
+        ours = card["metrics"].get("calibration", {})
+        results["arcface"] = evaluate_lfw(model, None, args.folds, args.pairs_per_fold, ours.get("threshold"),
+                                          ours.get("cohort_size", 0))
     report = {
         "command": command,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -100,7 +100,7 @@ def roc_figure(results: dict, path: Path) -> None:
         far, tar = metrics["lfw_roc"]["far"], metrics["lfw_roc"]["tar"]
         line, = ax.plot([max(f, 1e-4) for f in far], tar,
                         label=f"{titles[name]}: {100 * metrics['lfw_accuracy']:.2f}%, "
-                              f"EER {100 * metrics['lfw_eer']:.1f}%")
+                              f"EER {100 * metrics['lfw_eer']:.2f}%")
         ax.plot(max(metrics["lfw_far_at_threshold"], 1e-4), 1 - metrics["lfw_frr_at_threshold"], "o",
                 color=line.get_color())
     ax.set_xscale("log")

@@ -316,6 +316,14 @@ def test_eval_cli_dispatches_face_checkpoints_to_lfw(face_checkpoint, capsys):
     assert code == 2 and err.count("\n") == 1 and "no fold [12]" in err
 
 
+def test_calibrate_cli_refuses_a_cohort_it_cannot_have(face_checkpoint, capsys):
+    out, card = face_checkpoint
+    for size, words in (("-1", "must be 0 (plain cosine) or more"), ("100000", "needs at least 100000")):
+        code, _, err = run_main(capsys, "calibrate", "--checkpoint", str(out), "--cohort-size", size)
+        assert code == 2 and err.count("\n") == 1 and words in err, err
+    assert json.loads(out.with_suffix(".json").read_text())["metrics"] == card["metrics"]  # the card is untouched
+
+
 def test_verify_with_our_checkpoint_uses_its_calibrated_threshold(face_checkpoint, fold0, capsys):
     out, card = face_checkpoint
     a, b, _, _ = fold0[0]

@@ -27,8 +27,9 @@ TRAIN_HINT = f"train it with `python -m arcdemo train --preset {FACE_MODEL}`, or
 FaceModel = EmbeddingModel | ReferenceModel
 STRANGER_NAMED = 0.01  # the open-set gallery names a stranger at most this often, whatever the gallery's size
 # Our model's pair score subtracts how much each face resembles its COHORT_SIZE most similar training identities
-# (``cohort_offsets``). Chosen on validation identities (60,000 pairs, three draws, shipped model): 10-fold accuracy
-# 91.36% → 91.78%, EER 8.98% → 8.51%, TAR @ FAR 0.1% 56.8% → 59.2%; flat from 10 to 75 nearest identities.
+# (``cohort_offsets``). Chosen on validation identities by benchmarks/face_cohort.py (shipped model, 60,000 pairs,
+# three draws): 10-fold accuracy 91.36% → 91.78%, EER 8.98% → 8.51%, TAR @ FAR 0.1% 56.8% → 59.2%; flat from 10 to
+# 75 nearest identities.
 COHORT_SIZE = 20
 
 
