@@ -216,6 +216,9 @@ def test_no_face_pairs_get_the_worst_score_and_one_fold_is_split_in_ten():
     found = np.array([True, True, False])
     scores, missing = face_eval.pair_scores(embeddings, found, np.array([0, 0, 2]), np.array([0, 1, 1]))
     assert scores.tolist() == [1.0, 0.0, face_eval.NO_FACE_SCORE] and missing.tolist() == [False, False, True]
+    offsets = np.array([0.1, 0.2, 0.0], dtype=np.float32)  # cohort offsets: each pair loses both of its faces'
+    scores, _ = face_eval.pair_scores(embeddings, found, np.array([0, 0, 2]), np.array([0, 1, 1]), offsets)
+    assert scores == pytest.approx([0.8, -0.3, face_eval.NO_FACE_SCORE]) and face_eval.NO_FACE_SCORE < -2
     same = np.array([True] * 30 + [False] * 30)
     folds, protocol = face_eval.protocol_folds(np.zeros(60, int), same)
     assert "within" in protocol
