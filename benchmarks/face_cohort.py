@@ -38,6 +38,7 @@ KEYS = ("accuracy", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=str(shipped_dir() / FACE_MODEL))
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     start = time.perf_counter()
     model, card = load_checkpoint(args.checkpoint)
@@ -58,13 +59,13 @@ def main() -> None:
                               "pairs_60000_mean_of_seeds_1_3": dict(zip(KEYS, wide.tolist()))}
         print(f"K = {size:3d}   6,000 pairs: " + "  ".join(f"{100 * v:5.2f}" for v in trainer_pairs)
               + "   60,000 × 3: " + "  ".join(f"{100 * v:5.2f}" for v in wide), flush=True)
-    OUT.write_text(json.dumps({
+    args.out.write_text(json.dumps({
         "checkpoint": args.checkpoint, "dataset": card["config"]["dataset"], "val_identities": len(val.class_names),
         "val_images": len(val), "cohort_identities": len(cohort), "metrics": list(KEYS), "draws": DRAWS,
         "chosen": COHORT_SIZE, "by_cohort_size": results, "seconds": round(time.perf_counter() - start, 1),
         "hardware": hardware(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }, indent=2) + "\n")
-    print(f"wrote {OUT.relative_to(REPO)} (columns: {', '.join(KEYS)})")
+    print(f"wrote {args.out} (columns: {', '.join(KEYS)})")
 
 
 if __name__ == "__main__":
