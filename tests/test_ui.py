@@ -701,7 +701,10 @@ def _nice_of_threads() -> dict[int, int]:
     """Every thread of this process: OS thread id → its nice value (field 19 of /proc/self/task/<id>/stat)."""
     values = {}
     for task in Path("/proc/self/task").iterdir():
-        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended after the listing
+            continue
         values[int(task.name)] = int(fields[16])
     return values
 

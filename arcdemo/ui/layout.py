@@ -24,7 +24,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # an offline lab: no
 import gradio as gr  # noqa: E402
 from gradio.components.plot import PlotData  # noqa: E402
 
-from arcdemo.faces.verify import COHORT_SIZE  # noqa: E402
 from arcdemo.margins import LOSSES  # noqa: E402
 from arcdemo.ui import callbacks as cb  # noqa: E402
 from arcdemo.ui import faces  # noqa: E402
@@ -655,7 +654,7 @@ def build_demo() -> gr.Blocks:
                     "the model was trained and tested on. The cosine of the two embeddings against a threshold set on "
                     "validation people (never trained on, never LFW) gives the verdict; LFW then says what it costs. "
                     "Ours first takes back how much each face looks like anyone: half the mean cosine with its "
-                    f"{COHORT_SIZE} nearest training identities (a blurred or half-turned face is near many people)."
+                    "nearest training identities (a blurred or half-turned face is near many people)."
                 )
                 with gr.Row():
                     face_inputs = [
