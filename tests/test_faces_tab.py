@@ -197,8 +197,8 @@ def test_face_models_embed_on_one_torch_thread(people, monkeypatch) -> None:
         def verdict(self, first: np.ndarray, second: np.ndarray, faces_found: list[int]) -> dict:
             return {}
 
-        def score(self, first: np.ndarray, second: np.ndarray) -> float:
-            return float(np.dot(first, second))
+        def scores(self, gallery: np.ndarray, probe: np.ndarray) -> np.ndarray:
+            return gallery @ probe
 
         def embed(self, face) -> np.ndarray:  # noqa: ANN001
             seen.append(torch.get_num_threads())

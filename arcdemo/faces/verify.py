@@ -101,10 +101,16 @@ class Verifier:
     cohort: np.ndarray | None = field(default=None, compare=False, repr=False)
     cohort_size: int = 0
 
+    def scores(self, gallery: np.ndarray, probe: np.ndarray) -> np.ndarray:
+        """The pair scores of a unit embedding against each row of ``gallery``: cosines, less both faces' cohort
+        offsets (if a cohort), each face's offset computed once."""
+        gallery = np.atleast_2d(gallery)
+        offsets = cohort_offsets(np.vstack([gallery, probe]), self.cohort, self.cohort_size)
+        return gallery @ probe - offsets[:-1] - offsets[-1]
+
     def score(self, first: np.ndarray, second: np.ndarray) -> float:
-        """The pair score of two unit embeddings: their cosine, less each face's cohort offset (if a cohort)."""
-        offsets = cohort_offsets(np.stack([first, second]), self.cohort, self.cohort_size)
-        return float(np.dot(first, second) - offsets.sum())
+        """The pair score of two unit embeddings (:meth:`scores` of one)."""
+        return float(self.scores(first, second)[0])
 
     def gallery_threshold(self, size: int) -> float:
         """The score a gallery of ``size`` people must clear so that a stranger is named at most ~1% of the time."""

@@ -292,7 +292,9 @@ def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None
         )
     with THREADS.single():
         probes = {model.model: RECENT_PHOTOS.embedding(model, photo) for model in usable}
-    scores = {name: [m.score(entry[m.model], probes[m.model]) for m in usable] for name, entry in gallery.items()}
+    names = list(gallery)
+    by_model = [m.scores(np.stack([gallery[name][m.model] for name in names]), probes[m.model]) for m in usable]
+    scores = {name: [float(model_scores[row]) for model_scores in by_model] for row, name in enumerate(names)}
     ranked = sorted(scores.items(), key=lambda item: -item[1][0])
     best, best_scores = ranked[0]
     judge = usable[0]
