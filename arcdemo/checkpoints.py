@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from arcdemo import __version__
+from arcdemo.catalog import checkpoints_dir
 from arcdemo.model import EmbeddingModel, ModelSpec
 
 CARD_FORMAT = "arcdemo-checkpoint"
@@ -35,9 +36,7 @@ def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
 
 
-def shipped_dir() -> Path:
-    """Where shipped checkpoints live: ``$ARCDEMO_CHECKPOINTS`` or ``<repo>/checkpoints`` (the app's rule too)."""
-    return Path(os.environ.get("ARCDEMO_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints")).expanduser()
+shipped_dir = checkpoints_dir  # where shipped checkpoints live (catalog.checkpoints_dir)
 
 
 def cpu_name() -> str:

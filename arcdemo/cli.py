@@ -370,15 +370,16 @@ def command_export(args: argparse.Namespace) -> dict:
 
 
 def command_embed(args: argparse.Namespace) -> dict:
-    from arcdemo.data import SPLITS
+    from arcdemo import catalog
     from arcdemo.export import export_embeddings
     from arcdemo.train import card_data
 
     stem, model, card = _load_model(args.checkpoint, _device(args.device))
     dataset = card.get("config", {}).get("dataset", model.spec.dataset)
-    split = args.split or SPLITS[dataset][1]
-    if split not in SPLITS[dataset]:
-        raise UsageError(f"{dataset} has the splits {', '.join(SPLITS[dataset])}, not {split!r}")
+    splits = catalog.dataset(dataset).splits
+    split = args.split or splits[1]
+    if split not in splits:
+        raise UsageError(f"{dataset} has the splits {', '.join(splits)}, not {split!r}")
     data = card_data(card, split)
     config = card.get("config", {})
     tta = {"flip": bool(config.get("flip_tta")), "shift": bool(config.get("shift_tta"))}
@@ -390,6 +391,7 @@ def command_embed(args: argparse.Namespace) -> dict:
 
 
 def command_points(args: argparse.Namespace) -> dict:
+    from arcdemo import catalog
     from arcdemo.checkpoints import shipped_dir
     from arcdemo.data import load_split
     from arcdemo.evaluate import card_tta, drawn_points, evaluate_model
@@ -397,12 +399,12 @@ def command_points(args: argparse.Namespace) -> dict:
 
     names = args.checkpoints or [
         path.stem for path in sorted(shipped_dir().glob("*.json"))
-        if json.loads(path.read_text()).get("model", {}).get("dataset") in ("mnist", "cifar10")
+        if json.loads(path.read_text()).get("model", {}).get("dataset") in catalog.listed_in("explore")
     ]
     written = {}
     for name in names:
         stem, model, card = _load_model(name)
-        if model.spec.dataset not in ("mnist", "cifar10"):
+        if model.spec.dataset not in catalog.listed_in("explore"):
             raise UsageError(f"{name}: test points are for MNIST/CIFAR-10 models (faces have their own tab)")
         split = load_split(model.spec.dataset, "test")
         evaluation = evaluate_model(model, split, **card_tta(card.get("config", {})))

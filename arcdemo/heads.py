@@ -238,21 +238,14 @@ def build_head(
     margin = spec.margin if margin is None else margin
     scale = spec.scale if scale is None else scale
     check_loss_arguments(loss, margin, scale)
-    if loss in ("triplet", "supcon"):
+    if spec.head == "feature":
         return FeatureLossHead(embedding_dim, num_classes, kind=loss, margin=margin, scale=scale)
-    common = dict(scale=scale, easy_margin=easy_margin)
-    if loss == "softmax":
+    if spec.head == "linear":
         return MarginHead(embedding_dim, num_classes, normalise=False, scale=1.0)
-    if loss == "normface":
-        return MarginHead(embedding_dim, num_classes, **common)
-    if loss == "sphereface":
-        return MarginHead(embedding_dim, num_classes, m1=margin, **common)
-    if loss == "cosface":
-        return MarginHead(embedding_dim, num_classes, m3=margin, **common)
-    if loss == "arcface":
-        return MarginHead(embedding_dim, num_classes, m2=margin, **common)
-    if loss == "subcenter":
-        return MarginHead(embedding_dim, num_classes, m2=margin, subcentres=subcentres, **common)
-    return MarginHead(  # combined
-        embedding_dim, num_classes, m1=1.0 if m1 is None else m1, m2=margin, m3=0.2 if m3 is None else m3, **common
-    )
+    given = {"m1": m1, "m3": m3}
+    terms = {name: default if given.get(name) is None else given[name] for name, default in spec.psi_defaults.items()}
+    if spec.psi is not None:
+        terms[spec.psi] = margin
+    if spec.subcentres:
+        terms["subcentres"] = subcentres
+    return MarginHead(embedding_dim, num_classes, scale=scale, easy_margin=easy_margin, **terms)

@@ -20,6 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from arcdemo.catalog import LOSSES, LossInfo
+
+__all__ = ["LOSSES", "LossInfo", "DecisionRule", "check_loss_arguments", "margin_formula", "psi"]
+
 
 def psi(theta: Any, m1: float, m2: float, m3: float, xp: Any = np) -> Any:
     """Target logit ψ(θ) before scaling: cos(m1·θ + m2) − m3, kept monotonically decreasing on [0, π].
@@ -148,35 +152,6 @@ class DecisionRule:
 
     def formula(self) -> str:
         return margin_formula(*self.margins) if self.margins else ""
-
-
-@dataclass(frozen=True)
-class LossSpec:
-    """What a loss name means: its defaults and the ranges a user may choose from."""
-
-    name: str
-    margin: float  # default margin (radians for angular margins, cosine units for CosFace/triplet)
-    scale: float  # default scale s (for SupCon: 1/temperature)
-    margin_range: tuple[float, float]  # inclusive
-    scale_range: tuple[float, float]  # inclusive
-    margin_meaning: str
-    uses_scale: bool = True
-
-
-LOSSES: dict[str, LossSpec] = {
-    spec.name: spec
-    for spec in (
-        LossSpec("softmax", 0.0, 1.0, (0.0, 0.0), (1.0, 1.0), "none (plain linear layer + bias)", uses_scale=False),
-        LossSpec("normface", 0.0, 16.0, (0.0, 0.0), (1.0, 128.0), "none (normalised softmax)"),
-        LossSpec("sphereface", 1.5, 30.0, (1.0, 6.0), (1.0, 128.0), "multiplicative angle margin m1 (θ → m1·θ)"),
-        LossSpec("cosface", 0.35, 30.0, (0.0, 1.0), (1.0, 128.0), "additive cosine margin m3 (cos θ − m3)"),
-        LossSpec("arcface", 0.5, 30.0, (0.0, 1.5), (1.0, 128.0), "additive angular margin m2 in radians (θ + m2)"),
-        LossSpec("combined", 0.3, 30.0, (0.0, 1.5), (1.0, 128.0), "m2 of cos(m1·θ + m2) − m3 (m1, m3 separate)"),
-        LossSpec("subcenter", 0.5, 30.0, (0.0, 1.5), (1.0, 128.0), "additive angular margin m2, k sub-centres"),
-        LossSpec("triplet", 0.2, 16.0, (0.0, 2.0), (1.0, 128.0), "triplet margin on the chord distance ‖a−b‖"),
-        LossSpec("supcon", 0.0, 10.0, (0.0, 0.0), (1.0, 100.0), "none (scale = 1/temperature)"),
-    )
-}
 
 
 def check_loss_arguments(loss: str, margin: float, scale: float) -> None:

@@ -9,13 +9,9 @@ import torch
 from torch import nn
 
 from arcdemo.backbones import build_backbone
-from arcdemo.data import NORMALISATION, normalise
+from arcdemo.catalog import NORMALISATION
+from arcdemo.data import normalise
 from arcdemo.heads import Head, build_head
-
-DEFAULT_BACKBONES = {
-    "mnist": ("mnist_cnn", 16), "cifar10": ("cifar_net", 16), "imagefolder": ("cifar_net", 16),
-    "faces": ("mobilefacenet", 32),
-}
 
 
 @dataclass(frozen=True)

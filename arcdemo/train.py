@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from arcdemo import catalog
+from arcdemo.catalog import IMAGE_FOLDER
 from arcdemo.checkpoints import (
     TrainingState,
     checkpoint_paths,
@@ -29,23 +31,20 @@ from arcdemo.checkpoints import (
     save_training_state,
 )
 from arcdemo.data import (
-    DATASETS,
-    FACE_DATASETS,
-    IMAGE_FOLDER,
     Split,
+    augmenter,
     channel_statistics,
     cutmix,
     evaluation_split,
     image_folder_layout,
-    load_split,
     mixup,
     model_domain,
-    random_crop_flip,
+    read_split,
     resize_images,
 )
 from arcdemo.evaluate import Evaluation, evaluate_model, evaluate_verification, sklearn_metrics
 from arcdemo.margins import LOSSES, DecisionRule, check_loss_arguments
-from arcdemo.model import DEFAULT_BACKBONES, EmbeddingModel, ModelSpec, tta_view_count
+from arcdemo.model import EmbeddingModel, ModelSpec, tta_view_count
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class TrainConfig:
     m3: float | None = None  # combined loss: additive cosine margin (default 0.2)
     subcentres: int = 3  # sub-center ArcFace: centres per class
     easy_margin: bool = False  # apply the margin only where cos θ > 0
-    backbone: str | None = None  # None = the dataset's default (model.DEFAULT_BACKBONES)
+    backbone: str | None = None  # None = the dataset's default (catalog.DatasetInfo.backbone)
     width: int | None = None  # backbone width; None = the default's
     augment: bool | None = None  # CIFAR-10: crop + flip; MNIST: 2 px shifts; FIW: augment_faces; None = not MNIST
     image_size: int = 0  # input side in px (FIW: from the 112 px crops; imagefolder: 0 = from the data); 0 = as stored
@@ -88,8 +87,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """Fill every ``None`` with its concrete default and validate; raises ValueError with a clear message."""
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        info = catalog.dataset(self.dataset)
         if (self.dataset == IMAGE_FOLDER) != bool(self.data_dir):
             raise ValueError("a data folder (--data-dir) goes with the imagefolder dataset, and only with it")
         if self.data_dir and not Path(self.data_dir).is_dir():
@@ -117,7 +115,7 @@ class TrainConfig:
             (1 <= self.subcentres <= 16, f"subcentres must be in [1, 16], got {self.subcentres}"),
             (self.mixup >= 0 and self.cutmix >= 0, "mixup/cutmix α must be ≥ 0"),
             (self.train_subset >= 0, "train subset must be ≥ 0"),
-            (not (self.shift_tta and self.dataset in FACE_DATASETS), "shift-TTA is for MNIST/CIFAR-10, not faces"),
+            (not (self.shift_tta and info.kind == catalog.FACES), "shift-TTA is for MNIST/CIFAR-10, not faces"),
             (math.isfinite(self.dropout) and 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
             (self.image_size == 0 or 16 <= self.image_size <= 512,
              f"image size must be 0 or 16-512: {self.image_size}"),
@@ -128,7 +126,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        backbone, width = DEFAULT_BACKBONES[model_domain(self.dataset)]
+        backbone, width = info.backbone
         if self.backbone is not None and self.backbone != backbone:
             width = self.width or 32
         if (self.backbone or backbone) == "mobilefacenet" and self.image_size % 16:
@@ -142,7 +140,7 @@ class TrainConfig:
             lr=self.lr if self.lr is not None else (0.1 if self.optimizer == "sgd" else 3e-3),
             backbone=self.backbone or backbone,
             width=self.width or width,
-            augment=self.dataset != "mnist" if self.augment is None else self.augment,
+            augment=info.augment if self.augment is None else self.augment,
             device=("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device,
         )
 
@@ -237,18 +235,6 @@ def recipe(config: TrainConfig) -> dict:
     return {k: v for k, v in asdict(config).items() if k != "device"}
 
 
-def read_split(dataset: str, split: str, data_dir: str = "", image_size: int = 0) -> Split:
-    """A split of any dataset the trainer knows: image sets from ``data``, face sets from ``faces.data``, a user's
-    class folders (``data_dir``) through ``data.image_folder_layout``."""
-    if dataset == IMAGE_FOLDER:
-        return image_folder_layout(data_dir, image_size).split(split)
-    if dataset in FACE_DATASETS:
-        from arcdemo.faces.data import face_split
-
-        return face_split(dataset, split)
-    return load_split(dataset, split)
-
-
 def card_data(card: dict, split: str | None = None) -> Split:
     """A split of the data a checkpoint's run used (its evaluation split unless ``split``), as the model takes it:
     for ``eval``, ``embed`` and the app. Cards without a config name their domain in ``model.dataset``."""
@@ -257,7 +243,8 @@ def card_data(card: dict, split: str | None = None) -> Split:
     split = split or evaluation_split(dataset)
     if dataset == IMAGE_FOLDER:
         return image_folder_layout(config["data_dir"], spec["image_size"]).split(split)
-    return _resized(read_split(dataset, split), spec["image_size"] if dataset in FACE_DATASETS else 0)
+    faces = catalog.dataset(dataset).kind == catalog.FACES
+    return _resized(read_split(dataset, split), spec["image_size"] if faces else 0)
 
 
 def _resized(split: Split, size: int) -> Split:
@@ -304,7 +291,7 @@ def train(
     ``resume_path``: a training-state file written at the end of every epoch and read back when present, so
     an interrupted run continues from its last full epoch. ``data`` overrides (train, test) splits (tests).
 
-    Face datasets (``data.FACE_DATASETS``) are open-set: the test split is held-out identities, so every
+    Face datasets (catalog kind FACES) are open-set: the test split is held-out identities, so every
     evaluation is verification (``evaluate_verification``; ``test_accuracy`` is its 10-fold pair accuracy).
     """
     config = config.resolved()
@@ -325,7 +312,8 @@ def train(
     train_split, test_split = _resized(data[0], config.image_size), _resized(data[1], config.image_size)
     if config.train_subset:
         train_split = train_split.subset(config.train_subset, seed=config.seed)
-    faces = config.dataset in FACE_DATASETS
+    faces = catalog.dataset(config.dataset).kind == catalog.FACES
+    augment = augmenter(config.dataset) if config.augment else None
     evaluate = evaluate_verification if faces else evaluate_model
     sample_every = 0 if faces else config.sample_every  # held-out identities have no head centre to be drawn by
     train_split = train_split.to(device)
@@ -376,14 +364,8 @@ def train(
                 break
             global_index = order[batch_index * config.batch_size : (batch_index + 1) * config.batch_size]
             images = train_split.images[global_index]
-            if config.augment and faces:
-                from arcdemo.faces.augment import augment_faces
-
-                images = augment_faces(images, augment_generator)
-            elif config.augment:  # digits are not mirror-symmetric: MNIST gets small shifts only
-                mnist = config.dataset == "mnist"
-                padding = 2 if mnist else max(2, images.shape[-1] // 8)  # 4 px at CIFAR-10's 32
-                images = random_crop_flip(images, augment_generator, padding=padding, flip=not mnist)
+            if augment is not None:
+                images = augment(images, augment_generator)
             index = slice(rank, None, world)
             x = model.prepare(images[index])
             y = train_split.labels[global_index][index]

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from arcdemo import data
+from arcdemo.data import builtin  # noqa: F401 - data.builtin is patched below
 from arcdemo.data import DatasetMissingError, cutmix, load_split, mixup, random_crop_flip, read_idx, read_image_folder
 from tests.conftest import require_data
 
@@ -63,7 +64,7 @@ def test_generic_image_folder_reads_grey_pgm_and_resizes():
 def test_missing_dataset_names_the_path_and_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("ARCDEMO_DATA_ROOT", str(tmp_path / "nowhere"))
     monkeypatch.setenv("ARCDEMO_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(data, "_download_mnist", lambda raw: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(data.builtin, "_download_mnist", lambda raw: (_ for _ in ()).throw(OSError("offline")))
     with pytest.raises(DatasetMissingError) as info:
         load_split("mnist", "test")
     assert "nowhere" in str(info.value) and "ARCDEMO_DATA_ROOT" in str(info.value)

@@ -35,7 +35,17 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from arcdemo.data import FACE_DATASETS, DatasetMissingError, Split, cache_dir, data_root, stable_key
+from arcdemo.data import (
+    FACE_DATASETS,
+    DatasetMissingError,
+    Split,
+    cache_dir,
+    data_root,
+    register_augmenter,
+    register_reader,
+    stable_key,
+)
+from arcdemo.faces.augment import augment_faces
 
 SOURCES = ("fiw", "celeba")  # a face training set (data.FACE_DATASETS) is one source or both
 VAL_EVERY = 10  # every 10th FIW family / CelebA identity number is a validation identity
@@ -370,6 +380,11 @@ def face_split(dataset: str, split: str) -> Split:
         raise ValueError(f"unknown face dataset {dataset!r}; choose one of {', '.join(FACE_DATASETS)}")
     excluded = excluded_identities()
     return concatenate([source_split(align_source(s), split, excluded.get(s, ())) for s in dataset.split("+")])
+
+
+for _name in FACE_DATASETS:  # the catalog's face sets: read by face_split, augmented by augment_faces (data imports
+    register_reader(_name)(lambda split, *, _dataset=_name, **_: face_split(_dataset, split))  # this module on use)
+    register_augmenter(_name)(augment_faces)
 
 
 def face_data_card(dataset: str) -> dict:
