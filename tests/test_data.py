@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from arcdemo import data
-from arcdemo.data import builtin  # noqa: F401 - data.builtin is patched below
-from arcdemo.data import DatasetMissingError, cutmix, load_split, mixup, random_crop_flip, read_idx, read_image_folder
+from arcdemo.data import (
+    DatasetMissingError,
+    builtin,  # noqa: F401 - data.builtin is patched below
+    cutmix,
+    load_split,
+    mixup,
+    random_crop_flip,
+    read_idx,
+    read_image_folder,
+)
 from tests.conftest import require_data
 
 

@@ -1,4 +1,4 @@
-"""The models the app can show: shipped checkpoints on disk and models trained in this browser session.
+"""The session's model store: shipped checkpoints on disk and the models trained in this browser session.
 
 Listing reads only the JSON cards (no torch), so building the page stays fast. A shipped checkpoint's test points
 (``arcdemo.points``: the drawn test subset, its angles and the head's decision rule) are read from beside it, so
@@ -16,8 +16,7 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,22 +24,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from arcdemo import catalog
+from arcdemo.catalog import checkpoints_dir
 from arcdemo.points import DrawnPoints, load_points, points_path
+from arcdemo.ui.threads import THREADS
 
 if TYPE_CHECKING:
     from arcdemo.evaluate import Evaluation
     from arcdemo.margins import DecisionRule
     from arcdemo.model import EmbeddingModel
 
-REPO = Path(__file__).resolve().parents[2]
-APP_DATASETS = ("mnist", "cifar10")  # datasets whose test split the app can evaluate and draw
-IMAGE_FOLDER = "imagefolder"  # data.IMAGE_FOLDER (a user's class folders), named here without importing torch
-DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "imagefolder": "your images", "faces": "faces"}
-LOSS_TITLES = {
-    "softmax": "Softmax", "normface": "NormFace", "sphereface": "SphereFace", "cosface": "CosFace",
-    "arcface": "ArcFace", "combined": "Combined margin", "subcenter": "Sub-center ArcFace", "triplet": "Triplet",
-    "supcon": "SupCon",
-}
 SESSION_PREFIX = "session:"
 
 
@@ -50,11 +43,6 @@ class ModelNotFound(LookupError):
 
 class TestSetMissing(LookupError):
     """No test points are shipped for the model and its test split is not here to compute them."""
-
-
-def checkpoints_dir() -> Path:
-    """Where shipped checkpoints live: ``$ARCDEMO_CHECKPOINTS`` or ``<repo>/checkpoints``."""
-    return Path(os.environ.get("ARCDEMO_CHECKPOINTS", REPO / "checkpoints")).expanduser()
 
 
 # ------------------------------------------------------------------------------------------------------ listing
@@ -74,7 +62,7 @@ def describe(name: str, card: Mapping) -> str:
     """'mnist-arcface-3d — MNIST · ArcFace m=0.50 s=30 · 3-D · 99.3% test' from a card."""
     spec = card.get("model", {})
     loss = spec.get("loss", "?")
-    parts = [DATASET_TITLES.get(spec.get("dataset"), str(spec.get("dataset"))), LOSS_TITLES.get(loss, loss)]
+    parts = [catalog.title(spec.get("dataset")), catalog.loss_title(loss)]
     if loss not in ("softmax",):
         parts[-1] += f" m={float(spec.get('margin', 0)):.2f} s={float(spec.get('scale', 0)):g}"
     parts.append(f"{spec.get('embedding_dim', '?')}-D")
@@ -102,18 +90,19 @@ def _read_card_json(path: Path) -> dict | None:
 def list_checkpoints(folder: Path | None = None) -> list[ModelEntry]:
     """Every usable checkpoint card in the folder (JSON only: no torch), 3-D models first within a dataset."""
     folder = checkpoints_dir() if folder is None else folder
+    shown = catalog.listed_in("explore")  # datasets whose test split the app can evaluate and draw
     entries = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         card = _read_card_json(path)
         if card is None:
             continue
         spec = card["model"]
-        if spec.get("dataset") not in APP_DATASETS:
+        if spec.get("dataset") not in shown:
             continue  # faces models belong to the faces tab
         dim = int(spec.get("embedding_dim", 0))
         entries.append(ModelEntry(path.stem, describe(path.stem, card), spec["dataset"], dim))
     # per dataset, 3-D models first (they are drawn as they are, no projection), then by name
-    return sorted(entries, key=lambda e: (APP_DATASETS.index(e.dataset), e.embedding_dim != 3, e.key))
+    return sorted(entries, key=lambda e: (shown.index(e.dataset), e.embedding_dim != 3, e.key))
 
 
 def available_models(
@@ -125,64 +114,6 @@ def available_models(
         entries += [model.entry for model in reversed(list(session.values()))]
     wanted = (dataset,) if isinstance(dataset, str) else dataset
     return [entry for entry in entries if wanted is None or entry.dataset in wanted]
-
-
-# ------------------------------------------------------------------------------------------- thread discipline
-
-
-class _ThreadPolicy:
-    """Single-image inference runs torch on one thread; training and evaluation on ``training_threads``.
-
-    Measured here: with 2 OpenMP threads on a busy 2-core CPU, one MNIST prediction took ~220 ms (the threads wait
-    for each other at every op); on one thread it takes ~2 ms. Torch's thread count is per OS thread (OpenMP's
-    setting), and a thread started later begins with whatever count was last set anywhere: so every path sets its
-    own on entry (the trainer thread when it starts, a request thread before it predicts or evaluates) and no
-    thread's setting reaches another. Training and evaluation use ``$ARCDEMO_TORCH_THREADS`` threads, by default
-    one per core this process may use. Measured on this 2-core CPU, the Train tab's defaults (a full MNIST epoch)
-    from pressing Train to the result: 52 s on 2 threads and 76 s on 1 when the machine was otherwise idle; with
-    other jobs running (load ≈ 5) 1 thread was several times faster (a 3,000-image epoch: 13 s on 1 thread, 53 s
-    on 2). Set 1 on a CPU shared with others.
-    """
-
-    @staticmethod
-    def training_threads() -> int:
-        configured = os.environ.get("ARCDEMO_TORCH_THREADS", "")
-        if configured.isdigit() and int(configured) > 0:
-            return int(configured)
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-    def settle(self) -> None:
-        """This thread trains or evaluates next: give it the training thread count."""
-        import torch
-
-        torch.set_num_threads(self.training_threads())
-
-    @staticmethod
-    def yield_to_requests() -> None:
-        """This thread trains: lower its scheduling priority (``$ARCDEMO_TRAINER_NICE``, default 10; "off" keeps
-        it) so that a visitor's prediction gets a core the moment it needs one, while the training keeps every
-        cycle nobody else wants. Linux keeps a nice value per thread and a new thread inherits its creator's, so
-        the OpenMP workers this thread starts with its first parallel op inherit it too: call it before any torch
-        op on this thread. (Measured in benchmarks/load.py: dropping the trainer to one thread whenever a
-        prediction ran cost it a core for as long as 8 visitors kept one in flight, which was most of the time.)"""
-        configured = os.environ.get("ARCDEMO_TRAINER_NICE", "10")
-        if not configured.isdigit() or not hasattr(os, "setpriority"):
-            return
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), int(configured))
-        except OSError:  # a platform that will not: the trainer keeps the default priority
-            pass
-
-    @contextmanager
-    def single(self) -> Iterator[None]:
-        """This thread predicts one image: one torch thread (the next path on this thread sets its own again)."""
-        import torch
-
-        torch.set_num_threads(1)
-        yield
-
-
-THREADS = _ThreadPolicy()
 
 
 def device() -> str:
@@ -310,7 +241,7 @@ class LoadedModel:
             return self._draw_base
 
     def predict(self, images):  # noqa: ANN001, ANN201 - uint8 tensor (N, C, H, W) -> (probabilities, embeddings)
-        """Probabilities (N, C) and unit embeddings (N, D) as numpy, on one torch thread (see _ThreadPolicy)."""
+        """Probabilities (N, C) and unit embeddings (N, D) as numpy, on one torch thread (see threads.ThreadPolicy)."""
         with THREADS.single():
             probabilities, embeddings = self.model.predict(images)
         return probabilities.float().cpu().numpy(), embeddings.float().cpu().numpy()
@@ -379,5 +310,28 @@ def shown_model(key: str, session: Mapping[str, LoadedModel] | None = None) -> S
     try:
         return model.shown()
     except DatasetMissingError as error:
-        dataset = DATASET_TITLES.get(model.spec.dataset, model.spec.dataset)
+        dataset = catalog.title(model.spec.dataset)
         raise TestSetMissing(f"The {dataset} test set is not available here: {error}") from None
+
+
+# ------------------------------------------------------------------------------------------------ session models
+
+SessionModels = Mapping[str, LoadedModel]
+MAX_SESSION_MODELS = 6  # per browser session; the oldest is dropped (and its files deleted)
+# how long a session's models and files live after its last change (a shared public server's limit)
+SESSION_TTL_S = float(os.environ.get("ARCDEMO_SESSION_TTL_S", str(6 * 3600)))
+
+
+def add_session_model(session: SessionModels | None, model: LoadedModel) -> dict[str, LoadedModel]:
+    """A new session mapping with ``model`` added (the oldest dropped beyond MAX_SESSION_MODELS)."""
+    models = dict(session or {})
+    models[model.key] = model
+    while len(models) > MAX_SESSION_MODELS:
+        models.pop(next(iter(models))).delete_files()
+    return models
+
+
+def forget_session(session: SessionModels | None) -> None:
+    """A session has ended (its tab closed an hour ago, or ``SESSION_TTL_S`` passed): delete its runs' files."""
+    for model in (session or {}).values():
+        model.delete_files()

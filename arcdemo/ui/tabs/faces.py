@@ -1,9 +1,9 @@
-"""The Faces tab as plain functions: two photos → detected boxes, aligned crops and a verdict from our ArcFace model
+"""Faces: two photos → detected boxes, aligned crops and a verdict from our ArcFace model
 with dlib's reference beside it; a per-session gallery for open-set identification ("unknown" below threshold).
 
-No gradio here. A photo without a face, a file that is not an image, or a gallery mistake raises ``InputError``
+A photo without a face, a file that is not an image, or a gallery mistake raises ``InputError``
 with a sentence; both face models load once per process, on first use, and embed on one torch thread (a request's
-share of the CPU: see ui.models._ThreadPolicy). Photos seen recently are remembered by their pixels, with their
+share of the CPU: see ui.threads.ThreadPolicy). Photos seen recently are remembered by their pixels, with their
 faces and embeddings (``RecentPhotos``).
 """
 
@@ -17,10 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import gradio as gr
 import numpy as np
 
 from arcdemo.inputs import InputError
-from arcdemo.ui.models import THREADS
+from arcdemo.ui.common import friendly, guard_image
+from arcdemo.ui.context import Context
+from arcdemo.ui.outputs import image_file
+from arcdemo.ui.threads import THREADS
 
 if TYPE_CHECKING:
     from arcdemo.faces.align import AlignedFace
@@ -316,3 +320,102 @@ def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None
 def gallery_items(gallery: Gallery | None) -> list[tuple[np.ndarray, str]]:
     """(aligned crop, name) for a gr.Gallery."""
     return [(entry["crop"], name) for name, entry in (gallery or {}).items()]
+
+
+# ------------------------------------------------------------------------------------------------------------ UI
+
+TITLE, ID = "Faces", "faces"
+INTRO = (
+    "Two photos → the largest face in each is detected (dlib's HOG detector, its CNN detector when HOG finds none), "
+    "its 5 landmarks fitted and the face warped onto one 112×112 template — the same crop the model was trained and "
+    "tested on. The cosine of the two embeddings against a threshold set on validation people (never trained on, "
+    "never LFW) gives the verdict; LFW then says what it costs. Ours first takes back how much each face looks like "
+    "anyone: half the mean cosine with its nearest training identities (a blurred or half-turned face is near many "
+    "people)."
+)
+GALLERY_INTRO = (
+    "Open-set: a photo is named only when its best similarity clears a threshold that grows with the gallery, set on "
+    "validation people so that a stranger is named at most ~1% of the time whether 1 or 12 people are enrolled (with "
+    "the one-to-one threshold, each enrolled face would be another chance to name a stranger)."
+)
+
+
+@friendly
+def verify_faces(first: Any, second: Any) -> tuple:
+    """/verify_faces: both photos with their boxes and aligned crops, the verdicts, and the result as JSON."""
+    comparison = compare_faces(first, second)
+    a, b = comparison.photos
+    images = (image_file(picture) for picture in (a.boxed, b.boxed, a.crop, b.crop))
+    return (*images, comparison.summary(), comparison.result())
+
+
+@friendly
+def enrol_face(name: str, photo: Any, gallery: Gallery) -> tuple:
+    """/enrol_face: add a named person to this session's gallery."""
+    gallery, enrolled = enrol(gallery, name, photo)
+    note = f"Enrolled **{name.strip()}** ({enrolled.note}). {len(gallery)} in the gallery."
+    return [(image_file(crop), name) for crop, name in gallery_items(gallery)], note, gallery
+
+
+def clear_gallery() -> tuple:
+    return [], "The gallery is empty.", {}
+
+
+@friendly
+def identify_face(photo: Any, gallery: Gallery) -> tuple:
+    """/identify_face: the enrolled person a photo shows, or nobody."""
+    found = identify(gallery, photo)
+    return image_file(found.photo.boxed), found.summary, {"headers": found.headers, "data": found.rows}, found.name
+
+
+def _photo(label: str, height: int, **options: Any) -> gr.Image:
+    return guard_image(gr.Image(label=label, type="filepath", image_mode=None, height=height,
+                                sources=["upload", "webcam", "clipboard"], **options))
+
+
+def build(ctx: Context) -> None:
+    with ctx.tab(TITLE, ID):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            photos = [_photo(label, 280, elem_id=elem_id) for label, elem_id in (("First photo", "face-a"),
+                                                                                  ("Second photo", "face-b"))]
+        verify_button = gr.Button("Same person?", variant="primary", elem_id="verify-button")
+        boxed, crops = [], []
+        with gr.Row():
+            for which in ("First", "Second"):
+                with gr.Column(), gr.Row():
+                    boxed.append(gr.Image(label=f"{which}: detected faces (green: used)", interactive=False,
+                                          height=240, scale=3))
+                    crops.append(gr.Image(label="aligned 112×112", interactive=False, height=150, scale=1,
+                                          min_width=120))
+        summary = gr.Markdown(elem_id="face-summary")
+        with gr.Accordion("Result as JSON (the /verify_faces API)", open=False):
+            result = gr.JSON()
+        with gr.Accordion("Gallery: enrol a few people, then identify a new photo among them", open=False):
+            gr.Markdown(GALLERY_INTRO)
+            gallery = gr.State({})
+            with gr.Row():
+                with gr.Column():
+                    enrol_name = gr.Textbox(label="Name", max_lines=1)
+                    enrol_photo = _photo("Their photo", 220)
+                    with gr.Row():
+                        enrol_button = gr.Button("Enrol", variant="secondary")
+                        clear_button = gr.Button("Clear gallery")
+                    enrol_note = gr.Markdown()
+                    enrolled = gr.Gallery(label="Enrolled (aligned crops)", columns=6, height=160)
+                with gr.Column():
+                    probe = _photo("Who is this?", 220)
+                    identify_button = gr.Button("Identify", variant="primary")
+                    identity = gr.Textbox(label="Identified as", interactive=False)
+                    identify_summary = gr.Markdown()
+                    probe_boxed = gr.Image(label="Detected faces", interactive=False, height=200)
+                    table = gr.Dataframe(label="Similarity to each enrolled face", interactive=False)
+
+    verify_button.click(verify_faces, photos, [*boxed, *crops, summary, result], api_name="verify_faces",
+                        concurrency_limit=2)
+    enrol_button.click(enrol_face, [enrol_name, enrol_photo, gallery], [enrolled, enrol_note, gallery],
+                       api_name="enrol_face", concurrency_limit=2)
+    clear_button.click(clear_gallery, None, [enrolled, enrol_note, gallery], api_visibility="private")
+    identify_button.click(identify_face, [probe, gallery], [probe_boxed, identify_summary, table, identity],
+                          api_name="identify_face", concurrency_limit=2)
+

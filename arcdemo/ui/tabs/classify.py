@@ -1,0 +1,66 @@
+"""Classify: any image through a CIFAR-10 model (or a model of your images), with its angles to every class
+centre and its point on the sphere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from arcdemo import catalog
+from arcdemo.inputs import InputError
+from arcdemo.ui.common import friendly, guard_image, prediction_outputs, prediction_panel, quiet_note
+from arcdemo.ui.context import Context
+from arcdemo.ui.predict import predict
+from arcdemo.ui.store import SessionModels
+
+TITLE, ID = "Classify", "classify"
+NO_MODEL = ("No CIFAR-10 model yet: train one in the Train tab (dataset CIFAR-10); it appears here for this browser "
+            "session.")
+EXAMPLES_DIR = catalog.REPO / "docs" / "examples"
+
+
+@friendly
+def classify_image(image: Any, key: str, session: SessionModels) -> tuple:
+    """/classify_image: an image file through a model of photos."""
+    if not key:
+        raise InputError("No CIFAR-10 model is available yet: train one in the Train tab (dataset CIFAR-10).")
+    return prediction_outputs(predict(image, key, session))
+
+
+def classify_image_live(image: Any, key: str, session: SessionModels) -> tuple:
+    """On upload: classify; a problem shows as a warning and a quiet note, not an error."""
+    if image is None:
+        return quiet_note("Upload an image, or pick one of the examples below.")
+    try:
+        return classify_image(image, key, session)
+    except gr.Error as error:
+        gr.Warning(error.message)
+        return quiet_note(error.message)
+
+
+def examples() -> list[str]:
+    return [str(path) for path in sorted(EXAMPLES_DIR.glob("*")) if path.suffix.lower() in (".png", ".webp", ".jpg")]
+
+
+def build(ctx: Context) -> None:
+    with ctx.tab(TITLE, ID), gr.Row():
+        with gr.Column(scale=2, min_width=320):
+            model = ctx.model_picker(catalog.listed_in(ID), NO_MODEL, label="CIFAR-10 model")
+            upload = guard_image(gr.Image(  # image_mode=None: the file as uploaded, read by inputs
+                label="Any image (any size or mode)", type="filepath", image_mode=None,
+                sources=["upload", "clipboard"], height=300,
+            ))
+            button = gr.Button("Classify", variant="primary")
+            if examples():
+                gr.Examples(examples(), inputs=[upload], label="CIFAR-10 test images", cache_examples=False)
+            gr.Markdown(
+                f"CIFAR-10 classes: {', '.join(catalog.CIFAR10_CLASSES)}. Anything else still lands somewhere on the "
+                "sphere: its angles to the centres tell how sure the model can be."
+            )
+        with gr.Column(scale=3):
+            outputs = prediction_panel("image")
+
+    inputs = [upload, model, ctx.session]
+    button.click(classify_image, inputs, outputs, api_name="classify_image", concurrency_limit=4)
+    upload.change(classify_image_live, inputs, outputs, api_visibility="private", concurrency_limit=4)
