@@ -25,13 +25,7 @@ def checkpoints_dir() -> Path:
 CLOSED, FACES, FOLDER = "closed", "faces", "folder"  # kinds: a fixed class list, open-set faces, a user's folder
 IMAGE_FOLDER = "imagefolder"  # the dataset name of a user's own class folders
 
-# per-channel (mean, std) in [0, 1] units, by the domain a model is of (``ModelSpec.dataset``): the usual MNIST
-# constants, the published CIFAR-10 train statistics, insightface's convention for aligned face crops
-NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "mnist": ((0.1307,), (0.3081,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "faces": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-}
+Statistics = tuple[tuple[float, ...], tuple[float, ...]]  # per-channel (mean, std) in [0, 1] units
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -46,6 +40,7 @@ class DatasetInfo:
     reader: str = "arcdemo.data.builtin"  # the module that registers its reader in arcdemo.data (imported on use)
     splits: tuple[str, str] = ("train", "test")  # the split trained on, then the one a run is evaluated on
     domain: str = ""  # ModelSpec.dataset of its models (normalisation, default backbone); "" = the name
+    normalisation: Statistics | None = None  # None: measured on the training images (a user's folder)
     backbone: tuple[str, int] = ("cifar_net", 16)  # default backbone and width
     augment: bool = True  # default augmentation (crop + flip for images, ``augment_faces`` for faces)
     flip: bool = True  # whether augmentation mirrors (digits must not be)
@@ -90,21 +85,25 @@ def face_datasets() -> tuple[str, ...]:
     return tuple(info.name for info in DATASETS.values() if info.kind == FACES)
 
 
-def default_backbone(domain: str) -> tuple[str, int]:
-    """The default (backbone, width) of a model domain."""
-    return next(info.backbone for info in DATASETS.values() if info.model_domain == domain)
+def normalisation(domain: str) -> Statistics:
+    """The (mean, std) inputs of a model domain (``ModelSpec.dataset``) are normalised with."""
+    found = next((info.normalisation for info in DATASETS.values() if info.model_domain == domain), None)
+    if found is None:
+        raise KeyError(f"{domain!r} has no fixed normalisation (a model of a user's folder carries its own)")
+    return found
 
 
 _ARCFACE_HARD = {"arcface": (0.2, 16.0)}  # at s = 30 ArcFace collapses to chance on these; m = 0.2, s = 16 trains
 
 for _info in (
     DatasetInfo("mnist", "MNIST", classes=tuple(str(i) for i in range(10)), backbone=("mnist_cnn", 16),
-                augment=False, flip=False, tabs=("train", "explore", "draw")),
+                normalisation=((0.1307,), (0.3081,)), augment=False, flip=False, tabs=("train", "explore", "draw")),
     DatasetInfo("cifar10", "CIFAR-10", classes=CIFAR10_CLASSES, loss_settings=_ARCFACE_HARD,
+                normalisation=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),  # the published train statistics
                 tabs=("train", "explore", "classify")),
     DatasetInfo(IMAGE_FOLDER, "your images", kind=FOLDER, loss_settings=_ARCFACE_HARD, tabs=("train", "classify")),
     *(DatasetInfo(name, title_, kind=FACES, reader="arcdemo.faces.data", splits=("train", "val"), domain=FACES,
-                  backbone=("mobilefacenet", 32))
+                  backbone=("mobilefacenet", 32), normalisation=((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))  # insightface's
       for name, title_ in (("fiw", "FIW"), ("celeba", "CelebA"), ("fiw+celeba", "FIW + CelebA"))),
 ):
     register_dataset(_info)

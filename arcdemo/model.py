@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from arcdemo.backbones import build_backbone
-from arcdemo.catalog import NORMALISATION
+from arcdemo.catalog import normalisation
 from arcdemo.data import normalise
 from arcdemo.heads import Head, build_head
 
@@ -38,7 +38,7 @@ class ModelSpec:
     @property
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """The per-channel mean and std inputs are normalised with."""
-        return self.normalisation or NORMALISATION[self.dataset]
+        return self.normalisation or normalisation(self.dataset)
 
     @property
     def num_classes(self) -> int:

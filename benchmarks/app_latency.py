@@ -118,17 +118,17 @@ def drawing(rng: np.random.Generator) -> dict:
 
 def draw_latency(key: str, count: int) -> dict:
     """Server-side time of the Draw callback (preprocessing, model, angles, figure with the new point)."""
-    from arcdemo.ui import layout
+    from arcdemo.ui.tabs.draw import predict_digit
 
     rng = np.random.default_rng(0)
     started = time.perf_counter()
-    layout.predict_digit(drawing(rng), key, {})  # loads the model and builds the cached base figure
+    predict_digit(drawing(rng), key, {})  # loads the model and builds the cached base figure
     first = time.perf_counter() - started
     times = []
     for _ in range(count):
         value = drawing(rng)
         started = time.perf_counter()
-        outputs = layout.predict_digit(value, key, {})
+        outputs = predict_digit(value, key, {})
         times.append(time.perf_counter() - started)
     figure_bytes = len(outputs[1].plot)
     return {
@@ -142,14 +142,14 @@ def draw_latency(key: str, count: int) -> dict:
 def figure_sizes(keys: list[str]) -> dict:
     """JSON size of every figure the app sends, per checkpoint (bytes)."""
     from arcdemo import viz
-    from arcdemo.ui import callbacks as cb
-    from arcdemo.ui.models import load_model
+    from arcdemo.ui.store import load_model
+    from arcdemo.ui.tabs.explore import explore
 
     sizes: dict[str, int] = {}
     for key in keys:
-        view = cb.explore(key, False)
+        view = explore(key, False)
         sizes[f"{key}: explore sphere"] = len(view.sphere.to_json())
-        sizes[f"{key}: explore sphere, painted"] = len(cb.explore(key, True).sphere.to_json())
+        sizes[f"{key}: explore sphere, painted"] = len(explore(key, True).sphere.to_json())
         sizes[f"{key}: confusion"] = len(view.confusion.to_json())
         sizes[f"{key}: angle histogram"] = len(view.angles.to_json())
         model = load_model(key)
@@ -165,14 +165,18 @@ def figure_sizes(keys: list[str]) -> dict:
 
 
 def live_training(seed: int) -> dict:
-    """The Train tab's defaults (``callbacks.TRAIN_DEFAULTS`` with ``seed``) through the callback of its button."""
+    """The Train tab's defaults (``TrainSettings()`` with ``seed``) through the callback of its button."""
+    import dataclasses
 
-    from arcdemo.ui import callbacks, layout
+    from arcdemo.ui.desk import TrainingDesk
+    from arcdemo.ui.tabs.train import DEFAULTS, Runs, page_values
+
+    runs = Runs(TrainingDesk())
 
     started = time.perf_counter()
     first_sphere = None
     final = None
-    for outputs in layout.train(**{**callbacks.TRAIN_DEFAULTS, "seed": seed}, session={}, request=None):
+    for outputs in runs.train(**page_values(dataclasses.replace(DEFAULTS, seed=seed)), session={}, request=None):
         if first_sphere is None and not isinstance(outputs[1], dict):
             first_sphere = time.perf_counter() - started
         final = outputs
@@ -183,7 +187,7 @@ def live_training(seed: int) -> dict:
 
 
 def main() -> None:
-    from arcdemo.ui.models import list_checkpoints
+    from arcdemo.ui.store import list_checkpoints
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="MNIST checkpoint for the Draw timing (default: the first 3-D one)")
@@ -229,7 +233,7 @@ def main() -> None:
     print(f"largest figure: {max(sizes.values()) / 1e6:.2f} MB (limit 2 MB)")
     results["figure_json_bytes"] = sizes
     if args.train:
-        from arcdemo.ui.callbacks import TRAIN_DEFAULTS
+        from arcdemo.ui.tabs.train import DEFAULTS, page_values
 
         print(f"machine: {machine()}")
         runs = []
@@ -237,7 +241,7 @@ def main() -> None:
             runs.append({"seed": seed, **live_training(seed)})
             run = runs[-1]
             print(
-                f"Train (defaults: MNIST, ArcFace, 3-D, {TRAIN_DEFAULTS['epochs']} epoch(s)): "
+                f"Train (defaults: MNIST, ArcFace, 3-D, {DEFAULTS.epochs} epoch(s)): "
                 f"{run['test_accuracy_percent']}% test accuracy, {run['press_to_done_s']} s from pressing Train to "
                 f"the final result (first live sphere after {run['first_live_sphere_s']} s)"
             )
@@ -247,7 +251,7 @@ def main() -> None:
               f"{statistics.median(walls)} s; target ≥ 99% within 60 s")
         print(f"machine: {machine()}")
         results["train"] = {"runs": runs, "median_accuracy_percent": statistics.median(accuracies),
-                            "median_press_to_done_s": statistics.median(walls), "defaults": TRAIN_DEFAULTS}
+                            "median_press_to_done_s": statistics.median(walls), "defaults": page_values()}
     results["machine"] = machine()
     results["command"] = "python benchmarks/app_latency.py " + " ".join(sys.argv[1:])
     out = REPO / "benchmarks" / "results" / "app_latency.json"

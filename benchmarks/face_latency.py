@@ -31,7 +31,7 @@ from arcdemo.data import data_root  # noqa: E402
 from arcdemo.faces.align import DETECTIONS, align_face  # noqa: E402
 from arcdemo.faces.data import align_images  # noqa: E402
 from arcdemo.faces.evaluate import lfw_pairs  # noqa: E402
-from arcdemo.ui import faces  # noqa: E402
+from arcdemo.ui.tabs import faces  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "face_latency.json"
 

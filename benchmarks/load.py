@@ -118,14 +118,14 @@ def visitors(url: str, sessions: int, calls: int, arguments: dict[str, list[tupl
 def training(url: str) -> tuple[threading.Thread, dict]:
     """Start the Train tab's defaults in their own session; the dict fills in when it finishes."""
 
-    from arcdemo.ui.callbacks import TRAIN_DEFAULTS
+    from arcdemo.ui.tabs.train import page_values
 
     result: dict = {}
 
     def run() -> None:
         client = local_client(url)
         started = time.perf_counter()
-        outputs = client.predict(**TRAIN_DEFAULTS, api_name="/train")
+        outputs = client.predict(**page_values(), api_name="/train")
         result["press_to_done_s"] = round(time.perf_counter() - started, 1)
         found = [part for part in outputs[0].split("<b>") if "%</b>" in part]
         result["test_accuracy_percent"] = float(found[0].split("%")[0]) if found else None

@@ -26,7 +26,7 @@ os.environ.setdefault("ARCDEMO_DATA_ROOT", str(REPO.parent / "shared" / "data"))
 from arcdemo.checkpoints import hardware  # noqa: E402
 from arcdemo.data import Split, load_split  # noqa: E402
 from arcdemo.train import DoneEvent, train  # noqa: E402
-from arcdemo.ui.callbacks import TRAIN_DEFAULTS, training_config  # noqa: E402
+from arcdemo.ui.tabs.train import TrainSettings, page_values, training_config  # noqa: E402
 
 CANDIDATES = [  # (epochs, margin warm-up steps (-1: one epoch), peak learning rate)
     (1, 150, 0.1), (2, 150, 0.1), (3, 150, 0.1), (2, -1, 0.1), (3, -1, 0.1), (3, 150, 0.2),
@@ -40,8 +40,8 @@ def main() -> None:
     held_out = Split(digits.images[55_000:], digits.labels[55_000:], digits.class_names)
     rows = []
     for epochs, warmup, lr in CANDIDATES:
-        settings = {**TRAIN_DEFAULTS, "epochs": epochs, "warmup_steps": warmup, "lr": lr}
-        config = training_config(**settings)
+        settings = {**page_values(), "epochs": epochs, "warmup_steps": warmup, "lr": lr}
+        config = training_config(TrainSettings(**settings))
         torch.manual_seed(0)
         started = time.perf_counter()
         done = [event for event in train(config, data=(fit, held_out)) if isinstance(event, DoneEvent)][-1]

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import TinyWorld, drawn_one, sketch_value
 from tests.test_browser import app_cpu_s, local_client, running_app
-from tests.test_ui import TinyWorld, drawn_one, sketch_value, tiny_world, tiny_world_path  # noqa: F401 - fixtures
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tiny_world: TinyWorld) -> Iterator[str]:  # noqa: F811
+def app_url(tiny_world: TinyWorld) -> Iterator[str]:
     from arcdemo.ui import build_demo, launch_options
 
     demo = build_demo()
@@ -90,8 +90,8 @@ def test_explore_unknown_model_is_a_sentence(client: Client) -> None:
 # ------------------------------------------------------------------------------------------------- draw
 
 
-def test_predict_digit(client: Client, tiny_world: TinyWorld, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
-    from arcdemo.ui import callbacks as cb
+def test_predict_digit(client: Client, tiny_world: TinyWorld, tmp_path: Path, monkeypatch) -> None:
+    from arcdemo.ui.predict import predict
 
     path = save(tmp_path, "one.png", Image.fromarray(drawn_one()))
     probabilities, sphere, angles, preview, summary = client.predict(
@@ -99,7 +99,7 @@ def test_predict_digit(client: Client, tiny_world: TinyWorld, tmp_path: Path, mo
     )
     for key, value in tiny_world.env().items():
         monkeypatch.setenv(key, value)
-    direct = cb.predict(sketch_value(drawn_one()), "mnist-tiny-3d")  # the same drawing, no server in between
+    direct = predict(sketch_value(drawn_one()), "mnist-tiny-3d")  # the same drawing, no server in between
     assert probabilities["label"] == direct.label
     top = probabilities["confidences"][0]
     assert top["label"] == direct.label and top["confidence"] == pytest.approx(direct.probabilities[direct.label])
@@ -358,7 +358,7 @@ def test_concurrent_visitors_with_identical_outputs_all_get_their_files(app_url:
     assert failures == [], failures
 
 
-def test_an_idle_app_leaves_the_cpu_to_others(tiny_world: TinyWorld, tmp_path: Path) -> None:  # noqa: F811
+def test_an_idle_app_leaves_the_cpu_to_others(tiny_world: TinyWorld, tmp_path: Path) -> None:
     """A Space sits idle most of the time, and a training shares its CPU: with Gradio's queue polling every 1 ms,
     an idle app.py used 0.11 CPU-s a second here; polling every 10 ms, ~0.03."""
     with running_app(tiny_world.env(), tmp_path / "app.log"):

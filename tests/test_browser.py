@@ -33,7 +33,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script (README screenshots)
     sys.path.insert(0, str(REPO))
-from tests.test_ui import TinyWorld, tiny_world, tiny_world_path  # noqa: E402, F401 - fixtures
+from tests.helpers import TinyWorld  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync",
 ]
 LOCAL_HOSTS = {"127.0.0.1"}
+pytestmark = pytest.mark.e2e  # a real browser on the real app
 
 
 def _free_port() -> int:
@@ -205,7 +206,7 @@ def test_the_first_explore_sphere_is_on_screen_before_its_webgl_scene(tmp_path: 
 
 
 @pytest.mark.slow
-def test_draw_predict_and_explore_in_chromium(tiny_world: TinyWorld, tmp_path: Path) -> None:  # noqa: F811
+def test_draw_predict_and_explore_in_chromium(tiny_world: TinyWorld, tmp_path: Path) -> None:
     pytest.importorskip("playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium not installed (apt-get install chromium)")
@@ -269,7 +270,8 @@ def _save_small(png: bytes, path: Path, width: int = 1100, limit: int = 300_000)
 
 def _good_cifar_model() -> bool:
     """Whether a CIFAR-10 checkpoint worth showing (≥ 50% test accuracy on its card) is available."""
-    from arcdemo.ui.models import checkpoints_dir, list_checkpoints
+    from arcdemo.catalog import checkpoints_dir
+    from arcdemo.ui.store import list_checkpoints
 
     for entry in list_checkpoints():
         if entry.dataset == "cifar10":

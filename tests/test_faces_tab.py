@@ -12,7 +12,7 @@ from PIL import Image
 from arcdemo.faces.evaluate import lfw_pairs, uncertain_band
 from arcdemo.faces.verify import Verifier
 from arcdemo.inputs import InputError
-from arcdemo.ui import faces
+from arcdemo.ui.tabs import faces
 from tests.conftest import DATA_ROOT, require_data
 
 LFW = DATA_ROOT / "faces" / "lfw"

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
+from arcdemo.catalog import IMAGE_FOLDER
 from arcdemo.data import HELD_OUT_FRACTION, ImageFolderError, channel_statistics, image_folder_layout
 from arcdemo.inputs import InputError, model_input, unpack_image_zip
-from arcdemo.ui.models import IMAGE_FOLDER
 from tests.conftest import require_data
 from tests.test_cli import run_cli
 

@@ -104,13 +104,13 @@ def test_explore_and_draw_need_no_data_and_explore_no_torch(tmp_path: Path):
     """A fresh server with an empty data root draws a shipped model's Explore view from its points alone (without
     importing torch), and a drawing lands among the same 2,000 test points in Draw."""
     code = (
-        "import sys, numpy as np; from arcdemo.ui import callbacks as cb; "
-        "view = cb.explore('mnist-softmax-3d', True, None, 2.0); "
+        "import sys, numpy as np; from arcdemo.ui.predict import predict; from arcdemo.ui.tabs.explore import explore; "
+        "view = explore('mnist-softmax-3d', True, None, 2.0); "
         "assert 'torch' not in sys.modules, 'torch imported'; "
         "names = [t.name for t in view.sphere.data]; assert 'decision boundary at ‖x‖ =' in str(names), names; "
         "print(view.sphere.layout.title.text); "
         "canvas = np.full((336, 336, 4), 255, np.uint8); canvas[56:280, 156:180, :3] = 0; "
-        "drawn = cb.predict({'background': None, 'layers': [], 'composite': canvas}, 'mnist-arcface-3d'); "
+        "drawn = predict({'background': None, 'layers': [], 'composite': canvas}, 'mnist-arcface-3d'); "
         "print(drawn.label, drawn.figure.to_dict()['layout']['title']['text'])"
     )
     empty = tmp_path / "empty"

@@ -18,11 +18,11 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from tests.conftest import REPO, require_data
+from tests.helpers import drawn_one
 from tests.test_app import EXAMPLES, SETTINGS, _lfw_people, sketch
 from tests.test_browser import local_client, running_app
-from tests.test_ui import drawn_one
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def sdk_version() -> str:

@@ -28,6 +28,7 @@ from arcdemo import catalog
 from arcdemo.inputs import InputError, unpack_image_zip
 from arcdemo.ui.common import TrainingFailed, friendly, progress_html, session_id
 from arcdemo.ui.context import Context
+from arcdemo.ui.desk import TrainingDesk
 from arcdemo.ui.gpu import StopFile, on_gpu
 from arcdemo.ui.plots import frame
 from arcdemo.ui.store import SESSION_PREFIX, LoadedModel, SessionModels, add_session_model
@@ -57,8 +58,8 @@ class TrainSettings:
 
     dataset: str = "mnist"
     loss: str = "arcface"
-    margin: float | None = 0.5  # None: the loss's default
-    scale: float | None = 30.0
+    margin: float | None = None  # None: the loss's default (catalog.LOSSES)
+    scale: float | None = None
     dim: int = 3
     epochs: int = 2
     lr: float | None = 0.0  # 0 or None: 0.1 for SGD, 0.003 for Adam
@@ -71,6 +72,16 @@ class TrainSettings:
 
 
 DEFAULTS = TrainSettings()
+
+
+def page_values(settings: TrainSettings = DEFAULTS) -> dict[str, Any]:
+    """The settings as the page shows them (and /train takes them): the loss's own margin and scale filled in."""
+    loss = catalog.LOSSES[settings.loss]
+    values = dataclasses.asdict(settings)
+    values["margin"] = loss.margin if settings.margin is None else settings.margin
+    values["scale"] = loss.scale if settings.scale is None else settings.scale
+    return values
+
 SETTINGS = tuple(f.name for f in dataclasses.fields(TrainSettings))
 SECOND_LOSS = ("loss_b", "margin_b", "scale_b")  # the comparison's second loss, on the same data and seed
 TRAIN_PARAMS = SETTINGS  # /train's parameters, in its inputs' order
@@ -454,8 +465,8 @@ class Runs:
     """The Train tab's endpoints around one training desk: a run is bracketed by it (Stop, one at a time), and its
     finished models join the session."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.desk = ctx.desk
+    def __init__(self, desk: TrainingDesk) -> None:
+        self.desk = desk
         self.train = settings_endpoint(self._train, TRAIN_PARAMS)
         self.compare = settings_endpoint(self._compare, COMPARE_PARAMS)
 
@@ -555,11 +566,12 @@ def _settings_panel() -> dict[str, Any]:
         "of each class is held out to test on",
         file_types=[".zip"], type="filepath", visible=False, elem_id="train-zip",
     )
+    shown = page_values(start)
     c["loss"] = gr.Dropdown(loss_choices(), value=start.loss, label="Loss")
     c["margin"] = gr.Slider(  # 0..6 covers every loss; loss_controls narrows it to the chosen one's
-        0.0, 6.0, value=start.margin, step=0.01, label="Margin m", info=catalog.LOSSES[start.loss].margin_meaning,
+        0.0, 6.0, value=shown["margin"], step=0.01, label="Margin m", info=catalog.LOSSES[start.loss].margin_meaning,
     )
-    c["scale"] = gr.Slider(1.0, 128.0, value=start.scale, step=1.0, label="Scale s", info="logits are s·cos θ")
+    c["scale"] = gr.Slider(1.0, 128.0, value=shown["scale"], step=1.0, label="Scale s", info="logits are s·cos θ")
     with gr.Row():
         c["dim"] = gr.Number(start.dim, label="Embedding dimension", precision=0)
         c["epochs"] = gr.Number(start.epochs, label="Epochs", precision=0)
@@ -577,7 +589,7 @@ def _settings_panel() -> dict[str, Any]:
 
 
 def build(ctx: Context) -> None:
-    runs = Runs(ctx)
+    runs = Runs(ctx.desk)
     with ctx.tab(TITLE, ID), gr.Row():
         with gr.Column(scale=1, min_width=320):
             c = _settings_panel()
