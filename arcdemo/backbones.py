@@ -55,8 +55,8 @@ def embedding_layer(features: int, embedding_dim: int) -> nn.Sequential:
 class ThreeByThreeAvgPool(nn.Module):
     """``AdaptiveAvgPool2d(3)``, computed for a 7×7 map (28-px digits) as ``avg_pool2d(3, stride=2)``.
 
-    Same windows (rows/columns 0–2, 2–4, 4–6), same numbers, but PyTorch's adaptive-pool backward costs ~1 ms
-    more per training step on CPU: 10% of a MNIST step (benchmarks/core_speed.py races one epoch).
+    Same windows (rows/columns 0–2, 2–4, 4–6), same numbers, with a cheaper backward on CPU than the adaptive pool's
+    (``benchmarks/core_speed.py`` races one epoch).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,9 +69,8 @@ class ThreeByThreeAvgPool(nn.Module):
 class MnistCNN(nn.Module):
     """Small conv-BN-ReLU stack for 28×28 digits: a stride-2 conv (28² → 14²), two convs at 14², one at 7².
 
-    The strided stem replaces a full-resolution conv + max-pool: nothing runs at 28², which made a training step
-    ~20% faster on the 2-core CPU (11.5 vs 14.4 ms per batch of 128, bf16) at the same accuracy (1 epoch 128-D
-    ArcFace 99.32% vs 99.30%; 3 epochs 3-D 99.33% vs 99.21%; seed 0).
+    Nothing runs at 28²: the strided stem keeps a training step cheap at the accuracy of a full-resolution conv and
+    max-pool (``benchmarks/core_speed.py`` times it).
     """
 
     def __init__(self, embedding_dim: int, in_channels: int = 1, width: int = 16, hidden: int = 128) -> None:

@@ -13,8 +13,8 @@ from arcdemo.points import DrawnPoints, shown_subset
 
 
 def sklearn_metrics() -> ModuleType:
-    """scikit-learn's metrics, imported on first use: the trainer imports them (~0.8 s) on a worker thread while a
-    model trains, so the evaluation at the end does not wait for them."""
+    """scikit-learn's metrics, imported on first use: the trainer imports them (a slow import) on a worker thread
+    while a model trains, so the evaluation at the end does not wait for them."""
     import sklearn.metrics
 
     return sklearn.metrics

@@ -60,9 +60,9 @@ class ModelSpec:
 class EmbeddingModel(nn.Module):
     """Backbone and head together; ``forward`` returns (loss, embeddings) so DDP sees one module.
 
-    Weights and prepared inputs are channels-last (NHWC): measured on the 2-core CPU, convolutions train ~1.5×
-    faster (benchmarks/throughput.py) and evaluating the MNIST test set takes 0.4 s instead of 1.1–1.6 s.
-    Checkpoints are written in the standard layout either way (``save_checkpoint`` makes tensors contiguous).
+    Weights and prepared inputs are channels-last (NHWC), which CPU convolutions run faster
+    (``benchmarks/throughput.py`` measures it). Checkpoints are written in the standard layout either way
+    (``save_checkpoint`` makes tensors contiguous).
     """
 
     def __init__(self, spec: ModelSpec) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from arcdemo.inputs import InputError
+from arcdemo.inputs import InputError, check_image_file
 from arcdemo.ui.outputs import image_file
 from arcdemo.ui.store import ModelNotFound, available_models
 from arcdemo.ui.tweaks import plot_value, wait_for_drawing
@@ -72,8 +72,6 @@ def session_id(request: gr.Request | None) -> str:
 
 def check_uploads(files: list[Any]) -> None:
     """Check uploaded files before a component decodes them: a non-image or a 400-MP bomb gets a sentence."""
-    from arcdemo.inputs import check_image_file
-
     for file in files:
         path = getattr(file, "path", None)
         if path is not None:

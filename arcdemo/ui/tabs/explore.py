@@ -15,6 +15,7 @@ import numpy as np
 
 from arcdemo import catalog
 from arcdemo.inputs import InputError
+from arcdemo.points import points_path
 from arcdemo.ui.common import friendly
 from arcdemo.ui.context import Context
 from arcdemo.ui.plots import frame
@@ -158,8 +159,6 @@ def first_view(key: str | None) -> tuple:
     """The first Explore outputs, drawn while the app is built (from shipped test points: no torch, no dataset),
     so the page arrives with its figure instead of asking for it once loaded; empty when that is not possible
     (no shipped points: then the load event asks, and an error reaches the visitor as a sentence)."""
-    from arcdemo.points import points_path
-
     if key and points_path(catalog.checkpoints_dir() / key).is_file():
         try:
             return show(key, False, 1.0, {})

@@ -98,8 +98,8 @@ class RecentPhotos:
     """The last photos seen, by the SHA-256 of their pixels, with their detected faces and every model's embedding.
 
     A photo that comes again (a Space's example photos, which every visitor clicks; a face compared, then enrolled,
-    then identified) skips detection, alignment and both networks: ~200 ms of CPU a comparison here, most of it dlib's
-    descriptor, that a training on the same cores gets back. Bounded by the bytes of the images it holds, least
+    then identified) skips detection, alignment and both networks, CPU that a training on the same cores gets back
+    (``benchmarks/face_latency.py`` times a comparison). Bounded by the bytes of the images it holds, least
     recently used out first; its arrays are read-only because every session shares them.
     """
 
