@@ -13,6 +13,7 @@ import gradio as gr
 
 from arcdemo.inputs import InputError, check_image_file
 from arcdemo.ui.outputs import image_file
+from arcdemo.ui.predict import predict
 from arcdemo.ui.store import ModelNotFound, available_models
 from arcdemo.ui.tweaks import plot_value, wait_for_drawing
 
@@ -169,3 +170,20 @@ def prediction_outputs(prediction: Any) -> tuple:
 def quiet_note(note: str) -> tuple:
     """The panel emptied, with a note in place of the summary."""
     return (*EMPTY_PREDICTION[:-1], f"*{note}*")
+
+
+def panel_prediction(source: Any, key: str, session: Any, no_model: str) -> tuple:
+    """The panel's values for one drawing or image through the model ``key``; ``no_model`` when none is chosen."""
+    if not key:
+        raise InputError(no_model)
+    return prediction_outputs(predict(source, key, session))
+
+
+def noted(endpoint: Callable[..., tuple], *args: Any, warn: bool = False) -> tuple:
+    """``endpoint(*args)``, its error shown as a quiet note in the panel (and as a warning toast with ``warn``)."""
+    try:
+        return endpoint(*args)
+    except gr.Error as error:
+        if warn:
+            gr.Warning(error.message)
+        return quiet_note(error.message)

@@ -8,10 +8,8 @@ from typing import Any
 import gradio as gr
 
 from arcdemo import catalog
-from arcdemo.inputs import InputError
-from arcdemo.ui.common import friendly, guard_image, prediction_outputs, prediction_panel, quiet_note
+from arcdemo.ui.common import friendly, guard_image, noted, panel_prediction, prediction_panel, quiet_note
 from arcdemo.ui.context import Context
-from arcdemo.ui.predict import predict
 from arcdemo.ui.store import SessionModels
 
 TITLE, ID = "Classify", "classify"
@@ -23,20 +21,15 @@ EXAMPLES_DIR = catalog.REPO / "docs" / "examples"
 @friendly
 def classify_image(image: Any, key: str, session: SessionModels) -> tuple:
     """/classify_image: an image file through a model of photos."""
-    if not key:
-        raise InputError("No CIFAR-10 model is available yet: train one in the Train tab (dataset CIFAR-10).")
-    return prediction_outputs(predict(image, key, session))
+    return panel_prediction(image, key, session, "No CIFAR-10 model is available yet: train one in the Train tab "
+                            "(dataset CIFAR-10).")
 
 
 def classify_image_live(image: Any, key: str, session: SessionModels) -> tuple:
     """On upload: classify; a problem shows as a warning and a quiet note, not an error."""
     if image is None:
         return quiet_note("Upload an image, or pick one of the examples below.")
-    try:
-        return classify_image(image, key, session)
-    except gr.Error as error:
-        gr.Warning(error.message)
-        return quiet_note(error.message)
+    return noted(classify_image, image, key, session, warn=True)
 
 
 def examples() -> list[str]:

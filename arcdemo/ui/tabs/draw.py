@@ -9,10 +9,9 @@ from typing import Any
 import gradio as gr
 
 from arcdemo import catalog
-from arcdemo.inputs import InputError
-from arcdemo.ui.common import friendly, guard_sketchpad, prediction_outputs, prediction_panel, quiet_note
+from arcdemo.ui.common import friendly, guard_sketchpad, noted, panel_prediction, prediction_panel, quiet_note
 from arcdemo.ui.context import Context
-from arcdemo.ui.predict import draw_base, predict
+from arcdemo.ui.predict import draw_base
 from arcdemo.ui.store import SessionModels, load_model
 
 TITLE, ID = "Draw", "draw"
@@ -23,9 +22,8 @@ log = logging.getLogger("arcdemo.ui")
 @friendly
 def predict_digit(sketch: Any, key: str, session: SessionModels) -> tuple:
     """/predict_digit: a Sketchpad value (or an image) through an MNIST model."""
-    if not key:
-        raise InputError("No MNIST model is available yet: train one in the Train tab (dataset MNIST).")
-    return prediction_outputs(predict(sketch, key, session))
+    return panel_prediction(sketch, key, session,
+                            "No MNIST model is available yet: train one in the Train tab (dataset MNIST).")
 
 
 def predict_digit_live(sketch: Any, key: str, session: SessionModels) -> tuple:
@@ -43,10 +41,7 @@ def predict_digit_again(drawing: Any, key: str, session: SessionModels) -> tuple
     """Predict the kept drawing (Predict button, another model chosen); quiet notes instead of errors."""
     if drawing is None:
         return quiet_note("Pick the brush and draw a digit: the prediction follows every stroke.")
-    try:
-        return predict_digit(drawing, key, session)
-    except gr.Error as error:
-        return quiet_note(error.message)
+    return noted(predict_digit, drawing, key, session)
 
 
 def warm_up(draw_key: str | None) -> None:
