@@ -174,6 +174,8 @@ def face_photo(source: Any, which: str = "The photo") -> FacePhoto:
     boxed.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
     found = face.faces_found
     note = "1 face found" if found == 1 else f"{found} faces found: the largest (green) is used"
+    if face.turn:
+        note += f", with the photo turned {face.turn}° clockwise"
     photo = FacePhoto(face, np.asarray(boxed), note, digest)
     RECENT_PHOTOS.remember(photo)
     return photo
