@@ -340,7 +340,8 @@ def command_verify(args: argparse.Namespace) -> dict:
             raise UsageError(f"{path}: {error}") from None
         except (FileNotFoundError, ValueError) as error:  # missing or not an image: the message names the file
             raise UsageError(str(error)) from None
-    return {**verifier.compare(*faces), "images": list(args.images), "source": verifier.source}
+    return {**verifier.compare(*faces), "images": list(args.images), "turns_clockwise": [f.turn for f in faces],
+            "source": verifier.source}
 
 
 def _load_model(name: str, device: str = "cpu"):

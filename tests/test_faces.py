@@ -253,6 +253,22 @@ def test_cnn_detector_steps_in_only_when_hog_finds_nothing(monkeypatch):
         F.align_face(path)
 
 
+@needs_data
+def test_a_photo_turned_sideways_or_upside_down_is_found_and_the_turn_reported(monkeypatch):
+    upright = F.align_face(lfw(LFW_IMAGES[0]))
+    assert upright.turn == 0
+    for clockwise in F.TURNS:
+        # np.rot90 turns anticlockwise: the photo as a phone without EXIF orientation might send it
+        photo = np.ascontiguousarray(np.rot90(upright.image, clockwise // 90))
+        a = F.align_face(photo)
+        assert a.turn == clockwise and a.detection.startswith("hog"), (clockwise, a.turn, a.detection)
+        assert a.image.shape == upright.image.shape
+        assert np.abs(a.crop.astype(int) - upright.crop).mean() < 4.0  # the same face, the same crop
+    monkeypatch.setattr(F, "_detect_cnn", lambda rgb: [])
+    with pytest.raises(F.NoFaceError, match="upsample=0, upsample=1"):  # datasets: never turned
+        F.align_face(photo, try_turns=False)
+
+
 def test_alignment_key_names_the_geometry_not_the_source_text():
     key = F.ALIGNMENT_KEY
     assert key == F._alignment_key() and len(key) == 10

@@ -80,11 +80,19 @@ def test_several_faces_use_the_largest_and_say_so(people) -> None:
     assert reference["same_person"]  # the large face is person a
 
 
+def test_a_sideways_phone_photo_is_found_and_the_note_names_the_turn(people) -> None:
+    upright = np.asarray(Image.open(people["a"][1]).convert("RGB"))
+    result = faces.compare_faces(people["a"][0], np.ascontiguousarray(np.rot90(upright)))  # turned anticlockwise
+    assert result.photos[1].note == "1 face found, with the photo turned 90° clockwise"
+    assert {v["model"]: v for v in result.verdicts}["reference"]["same_person"]
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
         (lambda tmp: None, "The second photo is missing"),
         (lambda tmp: np.full((300, 300, 3), 128, np.uint8), "The second photo: no face found"),
+        (lambda tmp: np.full((2, 3, 3), 128, np.uint8), "The second photo: the image is 3×2 px; a face needs at least"),
         (lambda tmp: _write(tmp / "notes.jpg", b"this is not a photo"), "The second photo: notes.jpg is not an image"),
         (lambda tmp: _write(tmp / "cut.jpg", (LFW / "pairs.txt").read_bytes()[:50]), "cut.jpg is not an image"),
     ],

@@ -11,12 +11,19 @@ Pipeline of :func:`align_face`:
    resolution. If nothing is found it retries upsampled (x2, and x4 for small images such as LFW 160 px / ORL
    92x112), then on the image padded with a black border (faces that fill the frame), and last with dlib's CNN
    (MMOD) detector, which finds profile, tilted and blurred faces HOG misses at ~10x its cost -- it only runs when
-   every HOG pass failed, so photos HOG handles pay nothing for it. For inputs declared pre-cropped
+   every HOG pass failed, so photos HOG handles pay nothing for it. Before the CNN, when HOG finds no face upright (a
+   phone photo whose EXIF orientation is missing or wrong), its passes run on the image turned by :data:`TURNS`
+   (``try_turns``; uploads only). For inputs declared pre-cropped
    (``assume_cropped=True``, the FIW training crops) and only for those, the last resort is the face box the
    detector returns on average on FIW crops. Otherwise :class:`NoFaceError` -- never a silent centre crop.
 3. dlib's 5-point shape predictor (trained for both detectors' boxes), on the full-resolution image.
 4. :func:`similarity_transform` (Umeyama) from the landmarks to the template, then a bilinear warp (PIL,
    box-filtered first when shrinking a lot) to 112x112; the area outside the photo is black, as in the FIW crops.
+
+dlib's native code trusts its input: its CNN detector raises on an image narrower than its filter windows and
+leaves the heap corrupted, so the process aborts later. :func:`check_face_size` refuses, with a sentence, images in
+which no detector could find a face (a side under :data:`MIN_FACE_SIDE` px, or so long and thin that the detector's
+copy would be), and the CNN runs only on copies at least :data:`MIN_FACE_SIDE` px on each side.
 
 :data:`ALIGNMENT_KEY` names this geometry; caches of aligned crops are keyed by it, so they survive edits that do
 not change a crop and are rebuilt after edits that do (bump :data:`ALIGNMENT_VERSION` then).
@@ -38,6 +45,8 @@ from arcdemo.inputs import load_rgb
 
 __all__ = [
     "NoFaceError",
+    "MIN_FACE_SIDE",
+    "check_face_size",
     "FaceBox",
     "AlignedFace",
     "TEMPLATE_112",
@@ -107,6 +116,15 @@ _CNN_MAX_SIDE = 640  # the CNN detector's cost grows with the pixels: it sees a 
 # cost: LFW's 160 px crops and FIW's 112 px ones are; CelebA's ~200 px crops, whose faces are larger, are not.
 _CNN_UPSAMPLE_BELOW = 180
 
+#: The smallest face any pass finds is 20 px (HOG's 80 px window on a copy upsampled x4), so an image needs at least
+#: this many pixels on each side, also in the detector's copy.  dlib's CNN detector raises on inputs under ~10 px a
+#: side and then aborts the process (measured: 200x9 and 6x200 abort, 200x10 and 7x200 do not): its copies are
+#: held to this bound too, twice that measured limit.
+MIN_FACE_SIDE = 20
+
+#: Turns (degrees clockwise) tried when no face is found upright: a sideways phone photo first, then upside down.
+TURNS = (90, 270, 180)
+
 #: Bump when a change alters the crops (detection passes, template, warp); caches of aligned faces are keyed by
 #: :data:`ALIGNMENT_KEY`, never by this file's text.
 ALIGNMENT_VERSION = 2  # 1: HOG passes only; 2: + the CNN detector when every HOG pass fails
@@ -119,6 +137,19 @@ ALIGNMENT_VERSION = 2  # 1: HOG passes only; 2: + the CNN detector when every HO
 
 class NoFaceError(ValueError):
     """No face could be found in the image."""
+
+
+def check_face_size(height: int, width: int) -> None:
+    """Raise :class:`NoFaceError` with a sentence when no detector could find a face in an image of this size."""
+    if min(height, width) < MIN_FACE_SIDE:
+        raise NoFaceError(f"the image is {width}×{height} px; a face needs at least {MIN_FACE_SIDE} px on each side")
+    scale = min(1.0, _DETECT_MAX_SIDE / max(height, width))
+    if min(height, width) * scale < MIN_FACE_SIDE:
+        longest = _DETECT_MAX_SIDE // MIN_FACE_SIDE
+        raise NoFaceError(
+            f"the image is {width}×{height} px, its long side {max(height, width) / min(height, width):.0f} times its "
+            f"short side; faces are looked for in images of at most {longest}:1, so crop it around the face"
+        )
 
 
 @dataclass(frozen=True)
@@ -187,7 +218,8 @@ class AlignedFace:
     ``transform`` the (2, 3) similarity matrix image -> crop, and ``detection`` how
     the box was obtained: one of :data:`DETECTIONS`.  ``boxes`` holds every face
     box of that pass, largest first (``boxes[0] == box``; empty for ``"cropped_frame"``),
-    ready for ``draw_boxes(a.image, list(a.boxes), chosen=0)``.
+    ready for ``draw_boxes(a.image, list(a.boxes), chosen=0)``; ``turn`` the degrees the photo was
+    turned clockwise for a face to be found, 0 when it was found upright.
     """
 
     crop: np.ndarray
@@ -198,6 +230,7 @@ class AlignedFace:
     transform: np.ndarray | None = None
     detection: str = "hog"
     boxes: tuple[FaceBox, ...] = ()
+    turn: int = 0
     # dlib.full_object_detection for `image`, kept for ReferenceModel.embed.
     _shape: Any = field(default=None, repr=False, compare=False)
 
@@ -272,8 +305,13 @@ def detect_faces(rgb: np.ndarray, max_side: int = _DETECT_MAX_SIDE, *, upsample:
 
 
 def _detect_cnn(rgb: np.ndarray) -> list[FaceBox]:
-    """dlib's CNN (MMOD) detector on a copy at most ``_CNN_MAX_SIDE`` long, upsampled once if small."""
+    """dlib's CNN (MMOD) detector on a copy at most ``_CNN_MAX_SIDE`` long, upsampled once if small.
+
+    A copy under :data:`MIN_FACE_SIDE` px on a side holds no findable face and would abort the process: skipped.
+    """
     small, scale = _scaled_copy(rgb, _CNN_MAX_SIDE)
+    if min(small.shape[:2]) < MIN_FACE_SIDE:
+        return []
     upsample = 1 if max(rgb.shape[:2]) < _CNN_UPSAMPLE_BELOW else 0
     with locked("cnn_detector"):
         found = model("cnn_detector")(small, upsample)
@@ -417,7 +455,20 @@ def load_photo(source: ImageSource) -> np.ndarray:
     return load_rgb(source, max_side=_LOAD_MAX_SIDE)
 
 
-def align_face(source: ImageSource, *, size: int = 112, assume_cropped: bool = False) -> AlignedFace:
+def _hog_faces(rgb: np.ndarray, tried: list[str]) -> tuple[list[FaceBox], str]:
+    """Every HOG pass in turn until one finds a face: (boxes, which pass); each pass tried is named in ``tried``."""
+    h, w = rgb.shape[:2]
+    for how, upsample, pad in _detection_passes(h, w):
+        boxes = _detect(rgb, _DETECT_MAX_SIDE, upsample, pad)
+        if boxes:
+            return boxes, how
+        tried.append(f"upsample={upsample}" + (f" padded {int(pad * 100)}%" if pad else ""))
+    return [], ""
+
+
+def align_face(
+    source: ImageSource, *, size: int = 112, assume_cropped: bool = False, try_turns: bool = True
+) -> AlignedFace:
     """Detect the largest face, fit the 5 landmarks and warp it onto the template.
 
     ``source``: anything :func:`arcdemo.inputs.load_rgb` accepts.  ``size``: side of the output
@@ -425,22 +476,33 @@ def align_face(source: ImageSource, *, size: int = 112, assume_cropped: bool = F
     input an already-cropped face that fills the frame (the FIW training crops):
     if no pass of the detector finds the face, the landmarks are fitted in the
     average FIW detector box instead of failing.  Never use it for uploads.
+    ``try_turns``: when HOG finds no face upright, its passes run again on the image turned by each of
+    :data:`TURNS` before the CNN detector is asked (HOG finds upright faces only, so the turn it succeeds at is
+    the photo's; the CNN also fires on sideways faces, whose landmarks it cannot place). The result's ``turn``
+    says which turn found the face and its ``image`` is the turned photo. Datasets published upright pass False,
+    so that their crops do not depend on it.
 
-    Raises :class:`NoFaceError` when no face is found (and not ``assume_cropped``),
-    :class:`arcdemo.inputs.InputError` (a ValueError, with a sentence) when the source is not an image.
+    Raises :class:`NoFaceError` when no face is found (and not ``assume_cropped``) or the image is too small to
+    hold one, :class:`arcdemo.inputs.InputError` (a ValueError, with a sentence) when the source is not an image.
     """
     if size < 16:
         raise ValueError(f"size must be >= 16, got {size}")
     rgb = load_photo(source)
     h, w = rgb.shape[:2]
-    boxes: list[FaceBox] = []
-    how = "hog"
-    tried = []
-    for how, upsample, pad in _detection_passes(h, w):  # noqa: B007 -- `how` is read after the loop (detection=how)
-        boxes = _detect(rgb, _DETECT_MAX_SIDE, upsample, pad)
-        tried.append(f"upsample={upsample}" + (f" padded {int(pad * 100)}%" if pad else ""))
-        if boxes:
-            break
+    check_face_size(h, w)
+    tried: list[str] = []
+    boxes, how = _hog_faces(rgb, tried)
+    turn = 0
+    if not boxes and try_turns and not assume_cropped:
+        for turn in TURNS:  # noqa: B007 -- `turn` is read after the loop
+            turned = np.ascontiguousarray(np.rot90(rgb, -(turn // 90)))  # rot90 turns anticlockwise
+            boxes, how = _hog_faces(turned, [])
+            if boxes:
+                rgb = turned
+                break
+        else:
+            turn = 0
+            tried.append("turned " + ", ".join(f"{t}°" for t in TURNS) + " clockwise")
     if not boxes:
         boxes, how = _detect_cnn(rgb), "cnn"
         tried.append("CNN detector")
@@ -468,6 +530,7 @@ def align_face(source: ImageSource, *, size: int = 112, assume_cropped: bool = F
         transform=m,
         detection=how,
         boxes=tuple(boxes),
+        turn=turn,
         _shape=shape,
     )
 

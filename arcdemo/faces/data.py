@@ -188,7 +188,7 @@ def _align_one(job: tuple[str, bool, bool]) -> tuple[np.ndarray | None, int, np.
 
     path, assume_cropped, with_reference = job
     try:
-        face = align_face(path, assume_cropped=assume_cropped)
+        face = align_face(path, assume_cropped=assume_cropped, try_turns=False)
     except (NoFaceError, ValueError):
         return None, NO_FACE, None
     descriptor = ReferenceModel().embed(face) if with_reference else None

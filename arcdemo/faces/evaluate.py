@@ -32,6 +32,10 @@ from arcdemo.faces.verify import STRANGER_NAMED, FaceModel, cohort_offsets, embe
 
 NO_FACE_SCORE = -3.0  # below any pair score (cosine ≥ -1, less two offsets ≤ 1/2): a pair without a face is rejected
 UNCERTAIN_ERROR = 0.02  # a verdict is "uncertain" where validation saw more than 2% of the other kind of pair
+# "Same person" is said only above the score that at most this share of validation different-person pairs reach: a
+# verdict a visitor can act on. Below it, down to where fewer than UNCERTAIN_ERROR of same-person pairs fall,
+# the verdict is "uncertain".
+TARGET_FAR = 0.01
 IMPOSTOR_PAIRS = 400_000  # different-identity validation pairs behind the gallery rule (FAR down to ~1e-5)
 GALLERY_TRIALS = 20_000  # galleries drawn per size to measure how often a stranger is named (±0.07 pp at 1%)
 
@@ -47,6 +51,13 @@ def uncertain_band(
     high = float(np.quantile(scores[~same], 1.0 - error)) if (~same).any() else threshold
     low = float(np.quantile(scores[same], error)) if same.any() else threshold
     return [min(low, threshold), max(high, threshold)]
+
+
+def far_threshold(impostor: np.ndarray, far: float) -> float:
+    """The lowest threshold at which at most ``far`` of the sorted ``impostor`` scores are accepted (score >
+    threshold): the score ranked ⌊far·n⌋ + 1 from the top."""
+    accepted = int(np.floor(far * len(impostor)))
+    return float(impostor[len(impostor) - 1 - accepted])
 
 
 def embed_aligned(model: FaceModel, aligned: AlignedSource) -> np.ndarray:
@@ -278,8 +289,8 @@ def calibrate(
 ) -> dict:
     """The operating point of a face model, from validation identities only (never LFW).
 
-    Identities are cut in two halves by label parity. On the first: the 1:1 threshold (best balanced accuracy
-    over every same-identity pair and ``IMPOSTOR_PAIRS`` random different ones), the uncertain band, and the
+    Identities are cut in two halves by label parity. On the first: the 1:1 threshold (the lowest score that
+    accepts at most ``TARGET_FAR`` of ``IMPOSTOR_PAIRS`` random different-identity pairs), the uncertain band, and the
     impostor score table behind :func:`gallery_threshold`. On the second, out of sample: accuracy, FAR and FRR at
     that threshold, and the gallery rates of :func:`stranger_rates`. ``offsets``: the faces' cohort offsets (pair
     score = cosine less both, as in :func:`pair_scores`); none: plain cosines.
@@ -300,15 +311,13 @@ def calibrate(
         return scores, np.arange(len(pairs)) < len(same_pairs)
 
     scores, same = pairs_of(fit)
-    # balanced accuracy: weigh each different pair so that both kinds count as much
-    far, tar, thresholds = roc(scores, same)
-    best = int(np.argmax(tar - far))
-    threshold = float(thresholds[best]) if np.isfinite(thresholds[best]) else float(thresholds[best + 1])
-    threshold = float(np.nextafter(threshold, -np.inf))  # "score > threshold" accepts what the ROC point accepted
     impostor = np.sort(scores[~same])
+    threshold = far_threshold(impostor, TARGET_FAR)
     grid = np.logspace(-5, np.log10(0.5), 60)
     table = {"far": grid.tolist(), "threshold": [float(np.quantile(impostor, 1 - f)) for f in grid]}
-    calibration = {"threshold": threshold, "uncertain_band": uncertain_band(scores, same, threshold),
+    calibration = {"threshold": threshold, "target_far": TARGET_FAR,
+                   "fit_frr": float(np.mean(scores[same] <= threshold)),
+                   "uncertain_band": uncertain_band(scores, same, threshold),
                    "impostor_quantiles": table, "stranger_named_target": STRANGER_NAMED,
                    "fit_identities": int(len(np.unique(labels[fit]))), "fit_same_pairs": int(same.sum()),
                    "fit_different_pairs": int((~same).sum())}

@@ -84,7 +84,8 @@ class Verifier:
 
     ``threshold`` and ``band`` (on the pair score, :meth:`score`) were chosen on validation identities: inside the
     band, validation saw more than 2% of the other kind of pair, so a verdict there is "uncertain". ``far``/``frr``:
-    the error rates that threshold gave on LFW, out of sample -- what it means to a user. ``gallery_quantiles``: the
+    the error rates that threshold gave on LFW, out of sample -- what it means to a user; ``validation_rates``: the
+    same on the validation identities the threshold was not set on. ``gallery_quantiles``: the
     impostor score table behind the open-set rule (:meth:`gallery_threshold`). ``cohort``/``cohort_size``: the
     training identities the score is normalised against (``cohort_offsets``; none: the score is the cosine).
     """
@@ -100,6 +101,7 @@ class Verifier:
     trained_on: tuple[str, int, int] = ("", 0, 0)  # our model: (dataset, training faces, training identities)
     cohort: np.ndarray | None = field(default=None, compare=False, repr=False)
     cohort_size: int = 0
+    validation_rates: tuple[float, float] | None = None  # (FAR, FRR) at the threshold on the held-out check half
 
     def scores(self, gallery: np.ndarray, probe: np.ndarray) -> np.ndarray:
         """The pair scores of a unit embedding against each row of ``gallery``: cosines, less both faces' cohort
@@ -139,7 +141,10 @@ class Verifier:
         return {"model": self.model, "similarity": similarity, "cosine": float(np.dot(first, second)),
                 "cohort_size": self.cohort_size, "same_person": similarity > self.threshold,
                 "decision": self.decide(similarity), "threshold": self.threshold, "uncertain_band": list(self.band),
-                "lfw_far_at_threshold": self.far, "lfw_frr_at_threshold": self.frr, "faces_found": faces_found}
+                "lfw_far_at_threshold": self.far, "lfw_frr_at_threshold": self.frr,
+                "validation_far_at_threshold": self.validation_rates and self.validation_rates[0],
+                "validation_frr_at_threshold": self.validation_rates and self.validation_rates[1],
+                "faces_found": faces_found}
 
     def compare(self, a: AlignedFace, b: AlignedFace) -> dict:
         """The verdict on two aligned faces: their pair score against the threshold."""
@@ -152,9 +157,12 @@ def _from_metrics(model: str, embedder: FaceModel, metrics: dict, source: str) -
     band = calibration["uncertain_band"]
     rate = lambda key: float(metrics[key]) if isinstance(metrics.get(key), (int, float)) else None  # noqa: E731
     cohort_size = int(calibration.get("cohort_size", 0))  # cards calibrated before cohort scores: the cosine
+    checked = ("check_far", "check_frr")
+    validation_rates = tuple(float(calibration[k]) for k in checked) if all(k in calibration for k in checked) else None
     return Verifier(model, embedder, threshold, source, (float(band[0]), float(band[1])),
                     rate("lfw_far_at_threshold"), rate("lfw_frr_at_threshold"), calibration["impostor_quantiles"],
-                    cohort=face_cohort(embedder) if cohort_size else None, cohort_size=cohort_size)
+                    cohort=face_cohort(embedder) if cohort_size else None, cohort_size=cohort_size,
+                    validation_rates=validation_rates)
 
 
 def load_verifier(model: str = "arcface", checkpoint: Path | None = None, device: str = "cpu") -> Verifier:

@@ -178,6 +178,8 @@ def face_photo(source: Any, which: str = "The photo") -> FacePhoto:
     boxed.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
     found = face.faces_found
     note = "1 face found" if found == 1 else f"{found} faces found: the largest (green) is used"
+    if face.turn:
+        note += f", with the photo turned {face.turn}° clockwise"
     photo = FacePhoto(face, np.asarray(boxed), note, digest)
     RECENT_PHOTOS.remember(photo)
     return photo
@@ -204,7 +206,7 @@ class FaceComparison:
         return "\n\n".join([*lines, *(f"*{note}*" for note in self.notes)])
 
 
-_DECISIONS = {"same": "**Same person**", "different": "**Different people**", "uncertain": "**Uncertain**"}
+_DECISIONS = {"same": "Same person", "different": "Different people", "uncertain": "Uncertain"}
 
 
 def _percent(rate: float | None) -> str:
@@ -219,18 +221,29 @@ def _score_words(verdict: dict) -> str:
             f"like its {verdict['cohort_size']} nearest training identities)")
 
 
+def threshold_cost(verdict: dict) -> str:
+    """What the threshold costs, in one sentence: the strangers it lets through against the same people it misses."""
+    far, frr = verdict.get("validation_far_at_threshold"), verdict.get("validation_frr_at_threshold")
+    if far is None or frr is None:  # a card calibrated before the check half was recorded: LFW's rates only
+        far, frr, where = verdict["lfw_far_at_threshold"], verdict["lfw_frr_at_threshold"], "on LFW"
+    else:
+        where = "on validation people it was not set on"
+    return (f"*What the threshold costs:* {where}, it called {_percent(far)} of different-person pairs the same "
+            f"person and left {_percent(frr)} of same-person pairs below it.")
+
+
 def _verdict_markdown(verdict: dict, heading: str) -> str:
     low, high = verdict["uncertain_band"]
     side = "above" if verdict["same_person"] else "below"
     band = (
-        f" Between {low:.3f} and {high:.3f} the verdict is *uncertain*: there validation people saw more than 2% of "
-        "the other kind of pair." if high > low else ""
+        f" Between {low:.3f} and {high:.3f} the verdict is *uncertain*: validation people's pairs of both kinds "
+        "scored there." if high > low else ""
     )
     return (
-        f"#### {heading}\n{_DECISIONS[verdict['decision']]} — {_score_words(verdict)}, "
-        f"{side} the threshold {verdict['threshold']:.3f}, set on validation people no model here trained on. On LFW "
-        f"it accepted {_percent(verdict['lfw_far_at_threshold'])} of different-person pairs (FAR) and rejected "
-        f"{_percent(verdict['lfw_frr_at_threshold'])} of same-person pairs (FRR).{band}"
+        f"#### {heading}\n### {_DECISIONS[verdict['decision']]}\n{_score_words(verdict)}, {side} the threshold "
+        f"{verdict['threshold']:.3f}, set on validation people no model here trained on. On LFW it accepted "
+        f"{_percent(verdict['lfw_far_at_threshold'])} of different-person pairs (FAR) and rejected "
+        f"{_percent(verdict['lfw_frr_at_threshold'])} of same-person pairs (FRR).{band}\n\n{threshold_cost(verdict)}"
     )
 
 
