@@ -1,4 +1,4 @@
-"""The Faces tab's functions (``arcdemo.ui.faces``) on real LFW photos: verdicts from every shipped face model, the
+"""The Faces tab's functions (``arcdemo.ui.tabs.faces``) on real LFW photos: verdicts from every shipped face model, the
 uncertain band, several faces, no face, bad files, and the open-set gallery."""
 
 from __future__ import annotations
