@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 import numpy as np
 
+from arcdemo import catalog
 from arcdemo.inputs import InputError
 from arcdemo.ui.common import friendly, guard_image
 from arcdemo.ui.context import Context
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from arcdemo.faces.align import AlignedFace
     from arcdemo.faces.verify import Verifier
 
-SOURCE_NAMES = {"fiw": "FIW", "celeba": "CelebA", "fiw+celeba": "FIW + CelebA"}
 REFERENCE_TITLE = "Reference: dlib ResNet"
 REFERENCE_FACES = 3_000_000  # dlib's model card: ~3 million faces of ~7,500 people
 DISPLAY_SIDE = 640  # photos are shown with their boxes at most this long side (keeps the page light)
@@ -47,14 +47,14 @@ _verifiers: dict[str, Verifier] = {}
 def title(verifier: Verifier) -> str:
     if verifier.model == "reference":
         return REFERENCE_TITLE
-    return f"Ours: ArcFace, MobileFaceNet trained on {SOURCE_NAMES.get(verifier.trained_on[0], verifier.trained_on[0])}"
+    return f"Ours: ArcFace, MobileFaceNet trained on {catalog.title(verifier.trained_on[0])}"
 
 
 def why_they_differ(ours: Verifier) -> str:
     """The sentence beside the two verdicts, from our model's card: how much less it learned from."""
     dataset, images, identities = ours.trained_on
     return (f"dlib's reference learned from about 3 million faces of ~7,500 people; ours from {images:,} "
-            f"{SOURCE_NAMES.get(dataset, dataset)} faces of {identities:,} people, "
+            f"{catalog.title(dataset)} faces of {identities:,} people, "
             f"~{REFERENCE_FACES / max(images, 1):.0f}× "
             "fewer faces, so its similarities separate people more reliably.")
 
