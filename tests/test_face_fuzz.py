@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from tests.test_browser import local_client, running_app
-from tests.test_ui import TinyWorld, tiny_world, tiny_world_path  # noqa: F401 - fixtures
+from tests.helpers import TinyWorld
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT_SIDES = (1, 2, 3, 5, 8, 12, 19, 20, 21, 32, 48)
@@ -105,7 +105,7 @@ BAD_UPLOADS = {"3x2.png": (2, 3), "1x1.png": (1, 1), "10000x20.png": (20, 10000)
 
 @pytest.mark.slow
 def test_the_app_answers_every_bad_upload_with_a_sentence_and_stays_up(
-    tiny_world: TinyWorld, tmp_path: Path  # noqa: F811
+    tiny_world: TinyWorld, tmp_path: Path
 ) -> None:
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
