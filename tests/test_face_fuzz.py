@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_browser import local_client, running_app
 from tests.helpers import TinyWorld
+from tests.test_browser import local_client, running_app
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT_SIDES = (1, 2, 3, 5, 8, 12, 19, 20, 21, 32, 48)
