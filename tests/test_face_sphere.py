@@ -145,11 +145,12 @@ def test_the_pair_figure_draws_the_views_angles() -> None:
 # ------------------------------------------------------------------------------------------------- the gallery
 
 
-def _identify(gallery: dict, probe: np.ndarray, model: Verifier, monkeypatch) -> str:  # noqa: ANN001
+def _identify(gallery: dict, probe: np.ndarray, model: Verifier, monkeypatch) -> faces.Identification:  # noqa: ANN001
     """The Faces tab's own identify, with the photo's detection and embedding replaced by ``probe``."""
-    monkeypatch.setattr(faces, "face_photo", lambda source, which: SimpleNamespace(note="1 face found"))
+    crop = np.zeros((112, 112, 3), np.uint8)
+    monkeypatch.setattr(faces, "face_photo", lambda source, which: SimpleNamespace(note="1 face found", crop=crop))
     monkeypatch.setattr(faces, "RECENT_PHOTOS", SimpleNamespace(embedding=lambda m, photo: probe))
-    return faces.identify(gallery, "probe.jpg", [model]).name
+    return faces.identify(gallery, "probe.jpg", [model])
 
 
 @pytest.mark.parametrize("kind", ["cohort", "cosine"])
@@ -166,14 +167,18 @@ def test_the_probe_inside_a_cap_is_who_the_gallery_names(kind: str, monkeypatch)
             angle = np.radians(rng.uniform(0, 90))
             probe = (_at_angle(near, angle, rng) if trial % 4 else _unit(rng.normal(size=DIMS))).astype(np.float32)
             names = [f"person {i}" for i in range(size)]
-            gallery = {name: {"crop": None, verifier.model: vector.astype(np.float32)}
+            gallery = {name: {"crop": np.zeros((112, 112, 3), np.uint8), verifier.model: vector.astype(np.float32)}
                        for name, vector in zip(names, people)}
             view = verifier.gallery_view(np.stack([gallery[n][verifier.model] for n in names]), probe, names)
             if np.min(np.abs(view.scores - view.threshold)) < NEAR:
                 continue
             counted += 1
-            named = _identify(gallery, probe, verifier, monkeypatch)
-            assert named == (names[view.named] if view.named is not None else "unknown"), (size, trial)
+            found = _identify(gallery, probe, verifier, monkeypatch)
+            assert found.name == (names[view.named] if view.named is not None else "unknown"), (size, trial)
+            assert found.view().named == view.named
+            if trial == 0:
+                title = found.sphere().layout.title.text
+                assert title.startswith("Judged by") and (found.name in title or "Unknown" in title)
             outcomes["named" if view.named is not None else "unknown"] += 1
             outcomes["several caps"] += int(view.holding.sum() > 1)
             assert view.threshold == pytest.approx(verifier.gallery_threshold(size))
@@ -224,3 +229,21 @@ def test_offsets_in_the_view_are_the_scores_own() -> None:
     assert view.cosine_threshold == pytest.approx(0.3 + offsets.sum(), abs=1e-6)
     assert view.cosine - view.cosine_threshold == pytest.approx(verifier.score(a, b) - 0.3, abs=1e-5)
     assert view.third.startswith("C: the mean of the 20 training identities")
+
+
+def test_real_photos_verdicts_and_spheres_agree() -> None:
+    """Two LFW photos of one person through every shipped face model: each verdict's angles are its sphere's."""
+    from arcdemo.faces.evaluate import lfw_pairs
+    from tests.conftest import DATA_ROOT, require_data
+
+    require_data("faces", "lfw", "pairs.txt")
+    first, second, _, _ = next(pair for pair in lfw_pairs(DATA_ROOT / "faces") if pair[2])
+    comparison = faces.compare_faces(str(first), str(second))
+    assert {verdict["model"] for verdict in comparison.verdicts} >= {"reference"}
+    for index, verdict in enumerate(comparison.verdicts):
+        assert verdict["same_person"] == (verdict["angle_deg"] < verdict["threshold_angle_deg"]), verdict
+        inner, outer = verdict["uncertain_band_deg"]
+        assert (verdict["decision"] == "uncertain") == (inner < verdict["angle_deg"] < outer), verdict
+        figure = comparison.sphere(index)
+        assert f"θ = {verdict['angle_deg']:.1f}°" in figure.layout.title.text
+        assert len(figure.layout.images) == 2

@@ -155,7 +155,7 @@ def pair_view(
         cosine=cosine,
         cosine_threshold=cosine_threshold,
         cosine_band=cosine_band,
-        third=third_name if third is not None else "third axis: any direction perpendicular to A and B "
+        third=third_name if third is not None else "third axis: any direction perpendicular to both faces "
         "(the score is their cosine alone)",
         notes=tuple(note for note in notes if note),
     )

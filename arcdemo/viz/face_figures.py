@@ -69,10 +69,11 @@ def _fill_trace(centre: np.ndarray, inner_deg: float, outer_deg: float, colour: 
                      hoverinfo="name", name=name, legendgroup=group, showlegend=False, meta=f"fill: {name}")
 
 
-def _circle_trace(centre: np.ndarray, radius_deg: float, name: str, line: dict, group: str) -> go.Scatter3d:
+def _circle_trace(centre: np.ndarray, radius_deg: float, name: str, line: dict, group: str,
+                  legend: bool = True) -> go.Scatter3d:
     x, y, z = _rounded(small_circle(centre, np.radians(radius_deg))).T
     return go.Scatter3d(x=x, y=y, z=z, mode="lines", name=name, legendgroup=group, hoverinfo="name", line=line,
-                        meta=name)
+                        meta=name, showlegend=legend)
 
 
 def _point_trace(point: np.ndarray, name: str, colour: str, hover: str, symbol: str = "circle",
@@ -108,17 +109,21 @@ def _data_uri(crop: np.ndarray) -> str:
 
 
 def _crop_images(crops: list[tuple[np.ndarray | None, str, str]]) -> tuple[list[dict], list[dict]]:
-    """Crops in a column at the figure's left, each under its label in its point's colour."""
+    """Crops in a column at the figure's left, below the title, each captioned in its point's colour."""
     images, labels = [], []
     for row, (crop, text, colour) in enumerate(crops):
         if crop is None:
             continue
-        top = 0.98 - row * (_CROP_SIZE + 0.06)
-        images.append(dict(source=_data_uri(crop), xref="paper", yref="paper", x=0.0, y=top - 0.03, sizex=_CROP_SIZE,
+        top = 0.88 - row * (_CROP_SIZE + 0.07)
+        images.append(dict(source=_data_uri(crop), xref="paper", yref="paper", x=0.0, y=top, sizex=_CROP_SIZE,
                            sizey=_CROP_SIZE, xanchor="left", yanchor="top", layer="above"))
-        labels.append(dict(x=0.0, y=top, xref="paper", yref="paper", text=f"<b>{text}</b>", showarrow=False,
-                           xanchor="left", yanchor="bottom", font=dict(color=colour, size=13)))
+        labels.append(dict(x=0.0, y=top - _CROP_SIZE, xref="paper", yref="paper", text=f"<b>{text}</b>",
+                           showarrow=False, xanchor="left", yanchor="top", font=dict(color=colour, size=13)))
     return images, labels
+
+
+def _headed(title: str, heading: str) -> str:
+    return f"{title}<br>{heading}" if title else heading
 
 
 def _layout(figure: go.Figure, title: str, notes: list[str], scene_labels: list[dict], crops: list) -> go.Figure:
@@ -148,7 +153,7 @@ def pair_sphere_figure(
     angle) is "same person", on the amber ring "uncertain". Exact: the view's three directions span it.
 
     ``view`` from ``Verifier.pair_view`` (or ``faces.sphere.pair_view`` on plain arrays); ``crops`` the two aligned
-    faces shown beside it.
+    faces shown beside it; ``title`` (e.g. the model) goes above the verdict.
     """
     a, b, c = view.points
     inner, outer = view.band_deg
@@ -161,10 +166,10 @@ def pair_sphere_figure(
         traces.append(_fill_trace(a, inner, outer, RING_COLOUR, ring_name, "ring", 0.35))
     if 0 < view.threshold_angle_deg < 180:
         traces.append(_circle_trace(a, view.threshold_angle_deg, cap_name, dict(color=SAME_COLOUR, width=5), "cap"))
-    for edge in sorted({inner, outer}) if outer > inner else []:
-        if 0 < edge < 180:
-            traces.append(_circle_trace(a, edge, ring_name, dict(color=RING_COLOUR, width=3, dash="dash"), "ring"))
-    traces.append(_point_trace(c, view.third.split(":")[0] if view.third.startswith("C:") else "third axis",
+    edges = [edge for edge in (inner, outer) if 0 < edge < 180] if outer > inner else []
+    for first, edge in zip((True, False), edges):
+        traces.append(_circle_trace(a, edge, ring_name, dict(color=RING_COLOUR, width=3, dash="dash"), "ring", first))
+    traces.append(_point_trace(c, "C: cohort mean" if view.third.startswith("C:") else "third axis",
                                "#888888", view.third, "diamond", 4))
     traces.append(_arc_trace(a, b, f"θ = {view.angle_deg:.1f}°", "black"))
     traces.append(_point_trace(a, labels[0], "#1F77B4", f"{labels[0]} (the cap's centre)"))
@@ -173,11 +178,11 @@ def pair_sphere_figure(
                     _arc_label(a, b, f"θ = {view.angle_deg:.1f}°")]
     if view.third.startswith("C:"):
         scene_labels.append(_label(c, "C", "#888888", 12))
-    heading = title or (f"{_VERDICT_WORDS[view.decision].capitalize()}: θ = {view.angle_deg:.1f}°, the cap "
-                        f"{view.threshold_angle_deg:.1f}°")
+    heading = (f"{_VERDICT_WORDS[view.decision].capitalize()}: θ = {view.angle_deg:.1f}° between them; "
+               f"within {view.threshold_angle_deg:.1f}° of {labels[0]} is the same person")
     notes = ["exact: every angle among the drawn directions is the embeddings' own", view.third, *view.notes]
     crop_list = [(crops[0], labels[0], "#1F77B4"), (crops[1], labels[1], "#D62728")]
-    return _layout(go.Figure(traces), heading, notes, scene_labels, crop_list)
+    return _layout(go.Figure(traces), _headed(title, heading), notes, scene_labels, crop_list)
 
 
 # ------------------------------------------------------------------------------------------------- the gallery
@@ -212,7 +217,7 @@ def gallery_sphere_figure(
                                       0.35 if person == named else 0.12))
         if 0 < cap < 180:
             traces.append(_circle_trace(centre, cap, cap_name, dict(color=colour, width=5 if person == named else 2),
-                                        name))
+                                        name, legend=False))
         traces.append(_point_trace(centre, name, colour, f"{name}: θ = {view.angles_deg[person]:.1f}° from the "
                                    f"probe, cap {cap:.1f}°{where}", "circle" if view.exact[person] else "circle-open"))
         scene_labels.append(_label(centre, name, colour, 13 if rank < 2 else 11))
@@ -228,4 +233,5 @@ def gallery_sphere_figure(
     people = "1 person" if len(names) == 1 else f"{len(names)} people"
     notes = [f"caps at the threshold for {people} enrolled; the probe and its two best faces are exact", *view.notes]
     best = [(crops[i] if crops else None, names[i], CLASS_COLOURS[int(i) % len(CLASS_COLOURS)]) for i in view.order[:2]]
-    return _layout(go.Figure(traces), title or heading, notes, scene_labels, [(probe_crop, "probe", "black"), *best])
+    return _layout(go.Figure(traces), _headed(title, heading), notes, scene_labels,
+                   [(probe_crop, "probe", "black"), *best])
