@@ -18,6 +18,7 @@ from arcdemo.checkpoints import CheckpointError, checkpoint_paths, load_checkpoi
 from arcdemo.data import resize_images
 from arcdemo.faces.align import AlignedFace
 from arcdemo.faces.reference import ReferenceModel
+from arcdemo.faces.sphere import GalleryView, PairView, cohort_direction, gallery_view, pair_view
 from arcdemo.model import EmbeddingModel
 
 FACE_MODEL = "faces-arcface-celeba-112px-dropout60"  # the shipped checkpoint `verify` uses by default
@@ -110,6 +111,31 @@ class Verifier:
         offsets = cohort_offsets(np.vstack([gallery, probe]), self.cohort, self.cohort_size)
         return gallery @ probe - offsets[:-1] - offsets[-1]
 
+    def cohort_direction(self, vectors: np.ndarray) -> tuple[np.ndarray | None, str]:
+        """The mean direction of the training identities the score measures these faces against, and its name
+        (None without a cohort)."""
+        if self.cohort is None or self.cohort_size <= 0:
+            return None, ""
+        return (cohort_direction(vectors, self.cohort, self.cohort_size),
+                f"C: the mean of the {self.cohort_size} training identities nearest to each face (the score's cohort)")
+
+    def pair_view(self, first: np.ndarray, second: np.ndarray) -> PairView:
+        """The verdict on two unit embeddings as angles on S²: b inside the cap around a ⇔ ``same_person``, on
+        the ring ⇔ ``uncertain``."""
+        pair = np.stack([first, second])
+        offsets = cohort_offsets(pair, self.cohort, self.cohort_size)
+        third, name = self.cohort_direction(pair)
+        return pair_view(first, second, self.threshold, self.band, (float(offsets[0]), float(offsets[1])), third, name)
+
+    def gallery_view(self, gallery: np.ndarray, probe: np.ndarray, names: list[str] | None = None) -> GalleryView:
+        """The gallery rule for a probe as caps around the enrolled faces (rows of ``gallery``), at the threshold
+        for a gallery of that size."""
+        vectors = np.vstack([np.atleast_2d(gallery), probe])
+        offsets = cohort_offsets(vectors, self.cohort, self.cohort_size).astype(float)
+        third, _ = self.cohort_direction(vectors)
+        return gallery_view(probe, vectors[:-1], self.gallery_threshold(len(vectors) - 1), offsets[:-1],
+                            float(offsets[-1]), third, names)
+
     def score(self, first: np.ndarray, second: np.ndarray) -> float:
         """The pair score of two unit embeddings (:meth:`scores` of one)."""
         return float(self.scores(first, second)[0])
@@ -136,7 +162,8 @@ class Verifier:
 
     def verdict(self, first: np.ndarray, second: np.ndarray, faces_found: list[int]) -> dict:
         """The verdict on two unit embeddings: the keys of ``verify`` and of the app's ``/verify_faces``.
-        ``similarity`` is the pair score the threshold applies to; ``cosine`` the plain cosine behind it."""
+        ``similarity`` is the pair score the threshold applies to; ``cosine`` the plain cosine behind it; the
+        angles (``PairView.fields``) are those of :meth:`pair_view`, which draws it."""
         similarity = self.score(first, second)
         return {"model": self.model, "similarity": similarity, "cosine": float(np.dot(first, second)),
                 "cohort_size": self.cohort_size, "same_person": similarity > self.threshold,
@@ -144,7 +171,7 @@ class Verifier:
                 "lfw_far_at_threshold": self.far, "lfw_frr_at_threshold": self.frr,
                 "validation_far_at_threshold": self.validation_rates and self.validation_rates[0],
                 "validation_frr_at_threshold": self.validation_rates and self.validation_rates[1],
-                "faces_found": faces_found}
+                "faces_found": faces_found, **self.pair_view(first, second).fields()}
 
     def compare(self, a: AlignedFace, b: AlignedFace) -> dict:
         """The verdict on two aligned faces: their pair score against the threshold."""

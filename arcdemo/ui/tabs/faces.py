@@ -28,7 +28,10 @@ from arcdemo.ui.outputs import image_file
 from arcdemo.ui.threads import THREADS
 
 if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
     from arcdemo.faces.align import AlignedFace
+    from arcdemo.faces.sphere import GalleryView
     from arcdemo.faces.verify import Verifier
 
 REFERENCE_TITLE = "Reference: dlib ResNet"
@@ -193,6 +196,17 @@ class FaceComparison:
     verdicts: list[dict]  # Verifier.verdict dicts
     notes: list[str]
     models: list[Verifier]
+    embeddings: list[tuple[np.ndarray, np.ndarray]]  # each model's two unit embeddings
+
+    def sphere(self, index: int = 0) -> go.Figure:
+        """The ``index``-th model's verdict on the sphere: the second face inside the cap around the first ⇔ "same
+        person", on the ring ⇔ "uncertain"."""
+        from arcdemo.viz.face_figures import pair_sphere_figure
+
+        model = self.models[index]
+        view = model.pair_view(*self.embeddings[index])
+        return pair_sphere_figure(view, crops=(self.photos[0].crop, self.photos[1].crop),
+                                  labels=("first", "second"), title=title(model))
 
     def result(self) -> dict:
         """``/verify_faces``'s JSON: the first model's verdict at the top level, every model's under ``models``."""
@@ -253,11 +267,9 @@ def compare_faces(first: Any, second: Any, models: list[Verifier] | None = None)
     photos = (face_photo(first, "The first photo"), face_photo(second, "The second photo"))
     faces_found = [photo.face.faces_found for photo in photos]
     with THREADS.single():
-        verdicts = [
-            model.verdict(*(RECENT_PHOTOS.embedding(model, photo) for photo in photos), faces_found)
-            for model in found
-        ]
-    return FaceComparison(photos, verdicts, notes, found)
+        embeddings = [tuple(RECENT_PHOTOS.embedding(model, photo) for photo in photos) for model in found]
+    verdicts = [model.verdict(*pair, faces_found) for model, pair in zip(found, embeddings)]
+    return FaceComparison(photos, verdicts, notes, found, embeddings)
 
 
 # ---------------------------------------------------------------------------------------------------- gallery
@@ -292,6 +304,22 @@ class Identification:
     rows: list[list[Any]]  # [name, similarity per model...], most similar first
     headers: list[str]
     summary: str
+    judge: Verifier | None = None  # the model that names
+    names: tuple[str, ...] = ()  # enrolled, in the gallery's order
+    enrolled: np.ndarray | None = None  # (N, D) the judge's embeddings of them
+    probe: np.ndarray | None = None  # the judge's embedding of the photo
+    crops: tuple[np.ndarray, ...] = ()
+
+    def view(self) -> GalleryView:
+        """The judge's gallery rule for this probe as caps (``Verifier.gallery_view``)."""
+        return self.judge.gallery_view(self.enrolled, self.probe, list(self.names))
+
+    def sphere(self) -> go.Figure:
+        """The probe among the enrolled faces on the sphere, each with the cap of the gallery's threshold."""
+        from arcdemo.viz.face_figures import gallery_sphere_figure
+
+        return gallery_sphere_figure(self.view(), list(self.names), probe_crop=self.photo.crop,
+                                     crops=list(self.crops), title=f"Judged by {title(self.judge)}")
 
 
 def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None = None) -> Identification:
@@ -327,7 +355,11 @@ def identify(gallery: Gallery | None, source: Any, models: list[Verifier] | None
         + f" · with {people} enrolled the threshold is set so that a stranger is named at most ~1% of the time"
         + f" · judged by {title(judge)}; {photo.note}."
     )
-    return Identification(photo, name, rows, headers, summary)
+    enrolled = np.stack([gallery[person][judge.model] for person in names])
+    crops = tuple(gallery[person]["crop"] for person in names)
+    return Identification(
+        photo, name, rows, headers, summary, judge, tuple(names), enrolled, probes[judge.model], crops
+    )
 
 
 def gallery_items(gallery: Gallery | None) -> list[tuple[np.ndarray, str]]:
