@@ -165,6 +165,9 @@ def verify_two_faces(page) -> None:  # noqa: ANN001
     page.wait_for_timeout(1500)
     page.locator("#verify-button").click()
     expect(page.locator("#face-summary")).to_contain_text("Same person", timeout=60_000)
+    # then the verdict on the sphere: the second face inside the first one's cap
+    expect(page.locator("#face-sphere-0 .gl-container canvas").first).to_be_visible(timeout=60_000)
+    expect(page.locator("#face-sphere-0")).to_contain_text("same person", timeout=30_000)
 
 
 def distinct_colours(png: bytes) -> int:

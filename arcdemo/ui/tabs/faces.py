@@ -395,6 +395,20 @@ def verify_faces(first: Any, second: Any) -> tuple:
 
 
 @friendly
+def verify_spheres(first: Any, second: Any) -> tuple:
+    """Each model's verdict on the sphere, after /verify_faces (the photos' faces and embeddings are remembered)."""
+    comparison = compare_faces(first, second)
+    figures = [gr.Plot(comparison.sphere(i), visible=True) for i in range(len(comparison.models))]
+    return tuple(figures + [gr.Plot(visible=False)] * (len(SPHERE_LABELS) - len(figures)))[: len(SPHERE_LABELS)]
+
+
+@friendly
+def identify_sphere(photo: Any, gallery: Gallery) -> Any:
+    """The probe among the enrolled faces on the sphere, after /identify_face."""
+    return identify(gallery, photo).sphere()
+
+
+@friendly
 def enrol_face(name: str, photo: Any, gallery: Gallery) -> tuple:
     """/enrol_face: add a named person to this session's gallery."""
     gallery, enrolled = enrol(gallery, name, photo)
@@ -411,6 +425,9 @@ def identify_face(photo: Any, gallery: Gallery) -> tuple:
     """/identify_face: the enrolled person a photo shows, or nobody."""
     found = identify(gallery, photo)
     return image_file(found.photo.boxed), found.summary, {"headers": found.headers, "data": found.rows}, found.name
+
+
+SPHERE_LABELS = ("On the sphere: the first model's verdict", "On the sphere: the second model's verdict")
 
 
 def _photo(label: str, height: int, **options: Any) -> gr.Image:
@@ -434,6 +451,9 @@ def build(ctx: Context) -> None:
                     crops.append(gr.Image(label="aligned 112×112", interactive=False, height=150, scale=1,
                                           min_width=120))
         summary = gr.Markdown(elem_id="face-summary")
+        with gr.Row():
+            spheres = [gr.Plot(label=label, visible=False, elem_id=f"face-sphere-{i}")
+                       for i, label in enumerate(SPHERE_LABELS)]
         with gr.Accordion("Result as JSON (the /verify_faces API)", open=False):
             result = gr.JSON()
         with gr.Accordion("Gallery: enrol a few people, then identify a new photo among them", open=False):
@@ -455,12 +475,14 @@ def build(ctx: Context) -> None:
                     identify_summary = gr.Markdown()
                     probe_boxed = gr.Image(label="Detected faces", interactive=False, height=200)
                     table = gr.Dataframe(label="Similarity to each enrolled face", interactive=False)
+            gallery_sphere = gr.Plot(label="On the sphere: the probe and each enrolled person's cap")
 
     verify_button.click(verify_faces, photos, [*boxed, *crops, summary, result], api_name="verify_faces",
-                        concurrency_limit=2)
+                        concurrency_limit=2).success(verify_spheres, photos, spheres, api_visibility="private")
     enrol_button.click(enrol_face, [enrol_name, enrol_photo, gallery], [enrolled, enrol_note, gallery],
                        api_name="enrol_face", concurrency_limit=2)
     clear_button.click(clear_gallery, None, [enrolled, enrol_note, gallery], api_visibility="private")
     identify_button.click(identify_face, [probe, gallery], [probe_boxed, identify_summary, table, identity],
-                          api_name="identify_face", concurrency_limit=2)
+                          api_name="identify_face", concurrency_limit=2).success(
+        identify_sphere, [probe, gallery], gallery_sphere, api_visibility="private")
 
