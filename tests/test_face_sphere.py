@@ -12,7 +12,7 @@ import pytest
 
 from arcdemo.faces.sphere import gallery_view, orthonormal_frame, pair_view
 from arcdemo.faces.verify import Verifier, cohort_offsets
-from arcdemo.ui import faces
+from arcdemo.ui.tabs import faces
 from arcdemo.viz.face_figures import gallery_sphere_figure, pair_sphere_figure
 
 DIMS = 64
