@@ -64,7 +64,8 @@ def load_split(dataset: str, split: str) -> Split:
 
 
 __all__ = [
-    "CIFAR10_CLASSES", "augmenter", "register_augmenter", "FACE_DATASETS", "FOLDER_IMAGE_SIDES", "HELD_OUT_FRACTION", "IMAGE_FOLDER", "IMAGE_SUFFIXES",
+    "CIFAR10_CLASSES", "augmenter", "register_augmenter", "FACE_DATASETS", "FOLDER_IMAGE_SIDES", "HELD_OUT_FRACTION",
+    "IMAGE_FOLDER", "IMAGE_SUFFIXES",
     "READERS", "DatasetMissingError", "FolderLayout", "ImageFolderError", "Split", "cache_dir",
     "centre_square", "channel_statistics", "cutmix", "data_root", "decode_image_file", "evaluation_split",
     "image_folder_layout", "load_split", "mixup", "model_domain", "normalise", "random_crop_flip", "read_cached_split",
