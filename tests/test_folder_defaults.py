@@ -19,7 +19,7 @@ def test_small_folder_gets_small_batch_many_epochs_warmup_and_class_scale(tmp_pa
     assert chosen["batch_size"] == 32 and chosen["batch_size"] <= 320 // 8
     assert chosen["epochs"] * (320 // chosen["batch_size"]) >= 400
     assert chosen["margin_warmup_steps"] > 0
-    assert chosen["scale"] == 8.0
+    assert chosen["scale"] == 8.0 and chosen["dim"] == 64
 
 
 def test_explicit_options_win_and_presets_are_unchanged(tmp_path):
