@@ -362,6 +362,7 @@ def make_screenshots(folder: Path, tabs: list[str]) -> None:
             verify_two_faces(page)
             page.wait_for_timeout(1500)
             _save_small(page.screenshot(full_page=True), folder / "screenshot-faces.png")
+            page.locator("#face-sphere-0").screenshot(path=folder / "screenshot-face-pair-sphere.png")
 
         if "train" in tabs:
             page.get_by_role("tab", name="Train").click()
