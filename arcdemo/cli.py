@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config_from(args: argparse.Namespace):
     """The preset (if any) with every explicitly given option on top, resolved and validated."""
     from arcdemo.presets import preset
-    from arcdemo.train import TrainConfig
+    from arcdemo.train import TrainConfig, folder_defaults
 
     given = {k: v for k, v in vars(args).items() if k in {f.name for f in fields(TrainConfig)}}
     given["sample_every"] = 0  # embedding snapshots feed the app's live sphere; the CLI draws none (~1 s an epoch)
@@ -144,6 +144,9 @@ def _config_from(args: argparse.Namespace):
         raise UsageError("the following arguments are required: --dataset (or --preset)")
     if given.get("data_dir"):  # the card keeps it, so eval and the app find the folder from anywhere
         given["data_dir"] = str(Path(given["data_dir"]).expanduser().resolve())
+        if Path(given["data_dir"]).is_dir():  # options not given follow the folder's size
+            chosen = folder_defaults(given["data_dir"], given.get("loss", "arcface"))
+            given = {**chosen, **given}
     return TrainConfig(**given).resolved()
 
 

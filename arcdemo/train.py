@@ -145,6 +145,29 @@ class TrainConfig:
         )
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".bmp", ".webp")
+STEP_TARGET = 400  # optimizer steps a small folder gets in total
+
+
+def folder_defaults(data_dir: str, loss: str) -> dict:
+    """Batch, epochs, margin warm-up and scale that follow the size of an image folder of classes."""
+    root = Path(data_dir)
+    images = [p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+    classes = {p.parent.name for p in images}
+    n_train = max(2, int(0.8 * len(images)))
+    batch = max(8, min(128, 2 ** int(math.log2(max(8, n_train // 8)))))
+    steps_per_epoch = max(1, n_train // batch)
+    epochs = max(3, min(1000, math.ceil(STEP_TARGET / steps_per_epoch)))
+    chosen = dict(batch_size=batch, epochs=epochs)
+    if len(classes) > 10:  # a 3-D sphere has no room for many classes; 40 ORL people: 15% at 3-D, 99% at 64-D
+        chosen["dim"] = 64
+    if n_train < 10000:
+        chosen["margin_warmup_steps"] = (epochs * steps_per_epoch) // 4
+    if loss in ("arcface", "cosface", "sphereface") and len(classes) > 2:
+        chosen["scale"] = max(8.0, round(math.sqrt(2) * math.log(len(classes) - 1), 2))  # AdaCos' fixed scale, ≥ 8
+    return chosen
+
+
 @dataclass(frozen=True)
 class StepEvent:
     step: int  # 1-based, global
