@@ -24,26 +24,34 @@ class DatasetMissingError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Split:
-    """One split of a dataset: uint8 images (N, C, H, W), int64 labels (N,), class names."""
+    """One split of a dataset: uint8 images (N, C, H, W), int64 labels (N,), class names.
+
+    ``teacher``: optionally a reference model's embedding per sample (N, D), NaN rows where it has none; the
+    trainer's relational distillation reads it (face sets carry dlib's descriptors).
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
     class_names: tuple[str, ...]
+    teacher: torch.Tensor | None = None
+
+    def _rows(self, index: torch.Tensor, labels: torch.Tensor, class_names: tuple[str, ...]) -> Split:
+        teacher = None if self.teacher is None else self.teacher[index.to(self.teacher.device)]
+        return Split(self.images[index.to(self.images.device)], labels, class_names, teacher)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def to(self, device: torch.device | str) -> Split:
-        return Split(self.images.to(device), self.labels.to(device), self.class_names)
+        teacher = None if self.teacher is None else self.teacher.to(device)
+        return Split(self.images.to(device), self.labels.to(device), self.class_names, teacher)
 
     def subset(self, count: int, seed: int = 0) -> Split:
         """A class-balanced-in-expectation random subset of ``count`` samples (whole split if count ≥ N)."""
         if count >= len(self):
             return self
         index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:count].sort().values
-        return Split(
-            self.images[index.to(self.images.device)], self.labels[index.to(self.labels.device)], self.class_names
-        )
+        return self._rows(index, self.labels[index.to(self.labels.device)], self.class_names)
 
     def classes(self, keep: list[int]) -> Split:
         """Only the samples of the classes ``keep`` (indices, in order), relabelled 0..len(keep)-1."""
@@ -51,7 +59,7 @@ class Split:
         relabel[keep] = torch.arange(len(keep))
         labels = relabel[self.labels.cpu()]
         index = torch.nonzero(labels >= 0).flatten()
-        return Split(self.images[index], labels[index], tuple(self.class_names[i] for i in keep))
+        return self._rows(index, labels[index], tuple(self.class_names[i] for i in keep))
 
 
 def data_root() -> Path:

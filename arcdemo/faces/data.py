@@ -343,12 +343,14 @@ def split_identities(aligned: AlignedSource, split: str, excluded: Sequence[str]
 
 
 def source_split(aligned: AlignedSource, split: str, excluded: Sequence[str] = ()) -> Split:
-    """"train" or "val" of one aligned source (:func:`split_identities`): every found face of those identities."""
+    """"train" or "val" of one aligned source (:func:`split_identities`): every found face of those identities,
+    with the reference descriptors the cache holds as the split's teacher (NaN rows for the faces without one)."""
     names = split_identities(aligned, split, excluded)
     label = {n: i for i, n in enumerate(names)}
     rows = [i for i, (n, ok) in enumerate(zip(aligned.identities, aligned.found)) if ok and n in label]
     labels = torch.tensor([label[aligned.identities[i]] for i in rows], dtype=torch.int64)
-    return Split(aligned.crops[torch.tensor(rows, dtype=torch.int64)], labels, tuple(names))
+    index = torch.tensor(rows, dtype=torch.int64)
+    return Split(aligned.crops[index], labels, tuple(names), teacher=aligned.reference[index])
 
 
 def validation_references(dataset: str) -> tuple[np.ndarray, np.ndarray]:
@@ -370,8 +372,10 @@ def validation_references(dataset: str) -> tuple[np.ndarray, np.ndarray]:
 def concatenate(splits: Sequence[Split]) -> Split:
     """Several splits as one, labels offset so classes stay apart."""
     offsets = np.cumsum([0] + [len(s.class_names) for s in splits[:-1]])
+    teachers = [s.teacher for s in splits]
     return Split(torch.cat([s.images for s in splits]), torch.cat([s.labels + int(o) for s, o in zip(splits, offsets)]),
-                 tuple(name for s in splits for name in s.class_names))
+                 tuple(name for s in splits for name in s.class_names),
+                 None if any(t is None for t in teachers) else torch.cat(teachers))
 
 
 def face_split(dataset: str, split: str) -> Split:
