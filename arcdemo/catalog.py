@@ -20,12 +20,18 @@ def checkpoints_dir() -> Path:
     return Path(os.environ.get("ARCDEMO_CHECKPOINTS", REPO / "checkpoints")).expanduser()
 
 
+FACE_MODEL = "faces-arcface"  # the shipped face model: the Faces tab's, `verify`'s, the ORL neck's
+
+
 # ------------------------------------------------------------------------------------------------------- datasets
 
 CLOSED, FACES, FOLDER = "closed", "faces", "folder"  # kinds: a fixed class list, open-set faces, a user's folder
 IMAGE_FOLDER = "imagefolder"  # the dataset name of a user's own class folders
 
 Statistics = tuple[tuple[float, ...], tuple[float, ...]]  # per-channel (mean, std) in [0, 1] units
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm", ".gif", ".tif", ".tiff")
+FACE_NORMALISATION: Statistics = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # insightface's, for every aligned-face model
+ALIGNED_FACE_BACKBONES = ("face_neck",)  # backbones whose inputs go through the face pipeline's alignment first
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -46,6 +52,12 @@ class DatasetInfo:
     flip: bool = True  # whether augmentation mirrors (digits must not be)
     loss_settings: dict[str, tuple[float, float]] = field(default_factory=dict)  # loss → (m, s) the sliders start at
     tabs: tuple[str, ...] = ()  # tabs that list it or its models: "train", "explore", "draw", "classify"
+    train_images: int = 0  # a small set's training-split size: its defaults follow it (train.small_data_defaults)
+
+    @property
+    def frozen_features(self) -> bool:
+        """Whether its models are a neck on a frozen face network (their inputs are aligned faces)."""
+        return self.backbone[0] in ALIGNED_FACE_BACKBONES
 
     @property
     def model_domain(self) -> str:
@@ -102,8 +114,12 @@ for _info in (
                 normalisation=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),  # the published train statistics
                 tabs=("train", "explore", "classify")),
     DatasetInfo(IMAGE_FOLDER, "your images", kind=FOLDER, loss_settings=_ARCFACE_HARD, tabs=("train", "classify")),
+    # ORL's 40 people (photos 1-7 train, 8-10 test) on a sphere: a neck on the frozen face model, aligned inputs
+    DatasetInfo("orl", "ORL faces (40 people)", classes=tuple(f"s{i}" for i in range(1, 41)),
+                reader="arcdemo.faces.orl", normalisation=FACE_NORMALISATION, backbone=("face_neck", 32),
+                train_images=280, tabs=("train", "explore", "classify")),
     *(DatasetInfo(name, title_, kind=FACES, reader="arcdemo.faces.data", splits=("train", "val"), domain=FACES,
-                  backbone=("mobilefacenet", 32), normalisation=((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))  # insightface's
+                  backbone=("mobilefacenet", 32), normalisation=FACE_NORMALISATION)
       for name, title_ in (("fiw", "FIW"), ("celeba", "CelebA"), ("fiw+celeba", "FIW + CelebA"))),
 ):
     register_dataset(_info)

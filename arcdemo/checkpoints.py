@@ -140,6 +140,10 @@ def find_checkpoint(name: str | os.PathLike) -> Path:
     return shipped_dir() / path
 
 
+# backbones that hold another backbone whole: name → (the inner backbone, where its weights go)
+WRAPPED_BACKBONES = {"face_neck": ("mobilefacenet", "backbone.face.")}
+
+
 def initialise_from(model: EmbeddingModel, path: str | os.PathLike) -> list[str]:
     """Copy every weight of checkpoint ``path`` whose name and shape match ``model`` (a global depthwise kernel is
     resampled when the input size changed); returns the names copied.
@@ -148,12 +152,16 @@ def initialise_from(model: EmbeddingModel, path: str | os.PathLike) -> list[str]
     3-D CIFAR-10 sphere, where a cosine head trained from scratch stalls). Fails unless the backbones match.
     """
     source, _ = load_checkpoint(find_checkpoint(path))
-    if source.spec.backbone != model.spec.backbone or source.spec.width != model.spec.width:
+    inner = WRAPPED_BACKBONES.get(model.spec.backbone)
+    wraps = inner is not None and source.spec.backbone == inner[0]
+    if (source.spec.backbone != model.spec.backbone and not wraps) or source.spec.width != model.spec.width:
         raise CheckpointError(
             f"{path} holds a {source.spec.backbone} of width {source.spec.width}; this run builds a "
             f"{model.spec.backbone} of width {model.spec.width}"
         )
     target, weights = model.state_dict(), source.state_dict()
+    if wraps:  # its whole backbone becomes the wrapped network (a frozen face model under a neck)
+        weights = {k.replace("backbone.", inner[1], 1): v for k, v in weights.items() if k.startswith("backbone.")}
     matching = {k: v for k, v in weights.items() if k in target and target[k].shape == v.shape}
     matching |= {k: resample_kernel(v, target[k].shape[-2:]) for k, v in weights.items()
                  if k in target and k not in matching and _same_but_side(v.shape, target[k].shape)}

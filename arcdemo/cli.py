@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     option("--image-size", type=int, help="input side in px, resized from the stored images (default: as stored; "
                                           "imagefolder: the median shorter side within 16-64)")
     option("--dropout", type=_finite_float, help="mobilefacenet: share of features dropped before the embedding")
+    option("--distill", type=_finite_float, help="face sets: weight of the pull toward dlib's pairwise cosines")
     option("--flip-tta", action="store_true")
     option("--shift-tta", action="store_true", help="also evaluate 1-px shifted views (with --flip-tta: 6 views)")
     option("--init-from", help="start from this checkpoint's matching weights (same backbone and width)")
@@ -130,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from(args: argparse.Namespace):
     """The preset (if any) with every explicitly given option on top, resolved and validated."""
+    from arcdemo import catalog
     from arcdemo.presets import preset
-    from arcdemo.train import TrainConfig, folder_defaults
+    from arcdemo.small_data import folder_defaults, small_data_defaults
+    from arcdemo.train import TrainConfig
 
     given = {k: v for k, v in vars(args).items() if k in {f.name for f in fields(TrainConfig)}}
     given["sample_every"] = 0  # embedding snapshots feed the app's live sphere; the CLI draws none (~1 s an epoch)
@@ -142,11 +145,15 @@ def _config_from(args: argparse.Namespace):
         return preset(args.preset, **given).resolved()
     if "dataset" not in given:
         raise UsageError("the following arguments are required: --dataset (or --preset)")
+    info = catalog.DATASETS.get(given["dataset"])
+    loss = given.get("loss", "arcface")
     if given.get("data_dir"):  # the card keeps it, so eval and the app find the folder from anywhere
         given["data_dir"] = str(Path(given["data_dir"]).expanduser().resolve())
         if Path(given["data_dir"]).is_dir():  # options not given follow the folder's size
-            chosen = folder_defaults(given["data_dir"], given.get("loss", "arcface"))
-            given = {**chosen, **given}
+            given = {**folder_defaults(given["data_dir"], loss), **given}
+    elif info is not None and info.train_images:  # a small built-in set: the same rule
+        chosen = small_data_defaults(info.train_images, len(info.classes or ()), loss, info.frozen_features)
+        given = {**chosen, **given}
     return TrainConfig(**given).resolved()
 
 
@@ -204,15 +211,20 @@ def command_train(args: argparse.Namespace) -> dict:
     done: DoneEvent | None = None
     measure = "val pair accuracy (held-out identities)" if config.dataset in FACE_DATASETS else "test accuracy"
     # closed before any error propagates, so the bar never prints after main's one-line error
+    said_stuck = False
     with tqdm(total=None, disable=args.quiet or rank != 0, file=sys.stderr, unit="step", mininterval=1.0) as bar:
         for event in train(config, resume_path=resume if args.resume else None):
             if isinstance(event, StepEvent):
                 bar.total = event.total_steps
                 bar.n = event.step
                 bar.set_postfix(
-                    epoch=event.epoch, loss=f"{event.loss:.3f}", acc=f"{event.train_accuracy:.3f}", refresh=False
+                    epoch=event.epoch, loss=f"{event.loss:.3f}", acc=f"{event.train_accuracy:.3f}",
+                    **({"note": "STUCK AT CHANCE"} if event.stuck else {}), refresh=False,
                 )
                 bar.refresh()
+                if event.stuck and not said_stuck and rank == 0:  # once, in full; the bar keeps the short form
+                    bar.write(f"step {event.step}: {event.stuck}", file=sys.stderr)
+                    said_stuck = True
             elif isinstance(event, EpochEvent):
                 bar.write(
                     f"epoch {event.epoch}: {measure} {event.test_accuracy:.4f} ({event.elapsed_s:.0f} s)",

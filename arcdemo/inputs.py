@@ -306,7 +306,7 @@ def square_image(source: Any, side: int, channels: int = 3) -> torch.Tensor:
 
 def model_input(source: Any, dataset: str, in_channels: int, image_size: int) -> torch.Tensor:
     """The uint8 (1, C, H, W) batch a model of this dataset takes: MNIST-like for 1-channel digit models, a centred
-    square (grey or RGB) for the rest."""
+    square (grey or RGB) for the rest (a model of aligned faces: ``ui.predict.face_input``)."""
     import torch
 
     if in_channels == 1 and dataset == "mnist":

@@ -42,6 +42,7 @@ from arcdemo.data import (
     read_split,
     resize_images,
 )
+from arcdemo.distill import centred, relational_loss
 from arcdemo.evaluate import Evaluation, evaluate_model, evaluate_verification, sklearn_metrics
 from arcdemo.margins import LOSSES, DecisionRule, check_loss_arguments
 from arcdemo.model import EmbeddingModel, ModelSpec, tta_view_count
@@ -73,6 +74,7 @@ class TrainConfig:
     augment: bool | None = None  # CIFAR-10: crop + flip; MNIST: 2 px shifts; FIW: augment_faces; None = not MNIST
     image_size: int = 0  # input side in px (FIW: from the 112 px crops; imagefolder: 0 = from the data); 0 = as stored
     dropout: float = 0.0  # mobilefacenet: share of GDC features dropped while training, before the embedding layer
+    distill: float = 0.0  # weight of the relational loss toward the teacher's pairwise cosines (distill.py); 0 = off
     mixup: float = 0.0  # mixup Beta(α, α); 0 = off
     cutmix: float = 0.0  # CutMix Beta(α, α); 0 = off
     train_subset: int = 0  # use only this many training images (0 = all)
@@ -117,6 +119,7 @@ class TrainConfig:
             (self.train_subset >= 0, "train subset must be ≥ 0"),
             (not (self.shift_tta and info.kind == catalog.FACES), "shift-TTA is for MNIST/CIFAR-10, not faces"),
             (math.isfinite(self.dropout) and 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
+            (math.isfinite(self.distill) and 0 <= self.distill <= 1e4, f"distill must be in [0, 1e4]: {self.distill}"),
             (self.image_size == 0 or 16 <= self.image_size <= 512,
              f"image size must be 0 or 16-512: {self.image_size}"),
             (self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device {self.device!r}"),
@@ -142,30 +145,9 @@ class TrainConfig:
             width=self.width or width,
             augment=info.augment if self.augment is None else self.augment,
             device=("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device,
+            # a neck on a frozen face network freezes the shipped face model unless told otherwise
+            init_from=self.init_from or (catalog.FACE_MODEL if (self.backbone or backbone) == "face_neck" else ""),
         )
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".bmp", ".webp")
-STEP_TARGET = 400  # optimizer steps a small folder gets in total
-
-
-def folder_defaults(data_dir: str, loss: str) -> dict:
-    """Batch, epochs, margin warm-up and scale that follow the size of an image folder of classes."""
-    root = Path(data_dir)
-    images = [p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-    classes = {p.parent.name for p in images}
-    n_train = max(2, int(0.8 * len(images)))
-    batch = max(8, min(128, 2 ** int(math.log2(max(8, n_train // 8)))))
-    steps_per_epoch = max(1, n_train // batch)
-    epochs = max(3, min(1000, math.ceil(STEP_TARGET / steps_per_epoch)))
-    chosen = dict(batch_size=batch, epochs=epochs)
-    if len(classes) > 10:  # a 3-D sphere has no room for many classes; 40 ORL people: 15% at 3-D, 99% at 64-D
-        chosen["dim"] = 64
-    if n_train < 10000:
-        chosen["margin_warmup_steps"] = (epochs * steps_per_epoch) // 4
-    if loss in ("arcface", "cosface", "sphereface") and len(classes) > 2:
-        chosen["scale"] = max(8.0, round(math.sqrt(2) * math.log(len(classes) - 1), 2))  # AdaCos' fixed scale, ≥ 8
-    return chosen
 
 
 @dataclass(frozen=True)
@@ -179,6 +161,29 @@ class StepEvent:
     margin_fraction: float  # 0..1 of the margin in use (warm-up)
     elapsed_s: float
     images_per_s: float
+    stuck: str = ""  # a sentence when the run sits at chance with its whole margin on (``stuck_at_chance``)
+
+
+STUCK_WINDOW = 20  # batches, all with the whole margin on, that a run must sit at chance for to be called stuck
+
+
+def stuck_at_chance(accuracies: list[float], classes: int, steps_with_full_margin: int) -> bool:
+    """Whether the last ``STUCK_WINDOW`` batches, every one with the whole margin on, were right barely more often
+    than chance: min(3× chance, chance + 10% of the rest). A collapsed margin loss sits there for good (every
+    logit pinned below its target, no gradient that separates classes); a slow start has left it by then."""
+    if classes < 2 or steps_with_full_margin < STUCK_WINDOW or len(accuracies) < STUCK_WINDOW:
+        return False
+    chance = 1.0 / classes
+    return sum(accuracies[-STUCK_WINDOW:]) / STUCK_WINDOW <= min(3 * chance, chance + 0.1 * (1 - chance))
+
+
+def stuck_advice(config: TrainConfig, classes: int, accuracy: float) -> str:
+    """What a stuck run is and what to change, in one sentence (``config`` resolved)."""
+    adaptive = math.sqrt(2) * math.log(max(classes - 1, 2))
+    what = f"{LOSSES[config.loss].title} at m = {config.margin:g}, s = {config.scale:g}"
+    return (f"stuck at chance: with the whole margin on, batches are right {100 * accuracy:.0f}% of the time (chance "
+            f"{100 / classes:.0f}%); {what} leaves the classes no room to separate. Lower the margin or the scale "
+            f"(s ≈ {adaptive:.1f} suits {classes} classes), lengthen the margin warm-up, or start with Softmax.")
 
 
 @dataclass(frozen=True)
@@ -236,7 +241,10 @@ def learning_rate(step: int, total: int, peak: float, schedule: str) -> float:
 def build_spec(config: TrainConfig, train: Split) -> ModelSpec:
     c = config
     size = train.images.shape[2]
-    measured = channel_statistics(train.images) if c.dataset == IMAGE_FOLDER else None
+    measured = None
+    if c.dataset == IMAGE_FOLDER:  # a neck on a frozen face network takes what that network was trained on
+        measured = catalog.FACE_NORMALISATION if c.backbone in catalog.ALIGNED_FACE_BACKBONES else channel_statistics(
+            train.images)
     return ModelSpec(
         dataset=model_domain(c.dataset), backbone=c.backbone, width=c.width, embedding_dim=c.dim,
         in_channels=train.images.shape[1], image_size=size, class_names=train.class_names,
@@ -248,6 +256,8 @@ def build_spec(config: TrainConfig, train: Split) -> ModelSpec:
 
 def _backbone_options(config: TrainConfig, size: int) -> dict:
     """The spec's backbone options beyond width; dropout only when used, so cards without it read as before."""
+    if config.backbone == "face_neck":
+        return {"input_size": size}
     if config.backbone != "mobilefacenet":
         return {}
     return {"input_size": size, **({"dropout": config.dropout} if config.dropout else {})}
@@ -271,7 +281,7 @@ def card_data(card: dict, split: str | None = None) -> Split:
 
 
 def _resized(split: Split, size: int) -> Split:
-    return split if not size else Split(resize_images(split.images, size), split.labels, split.class_names)
+    return split if not size else replace(split, images=resize_images(split.images, size))
 
 
 def _optimizer(model: EmbeddingModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -336,6 +346,9 @@ def train(
     if config.train_subset:
         train_split = train_split.subset(config.train_subset, seed=config.seed)
     faces = catalog.dataset(config.dataset).kind == catalog.FACES
+    if config.distill and train_split.teacher is None:
+        raise ValueError(f"{config.dataset} has no teacher embeddings to distil from (the face sets have dlib's)")
+    teacher = centred(train_split.teacher).to(device) if config.distill else None
     augment = augmenter(config.dataset) if config.augment else None
     evaluate = evaluate_verification if faces else evaluate_model
     sample_every = 0 if faces else config.sample_every  # held-out identities have no head centre to be drawn by
@@ -403,6 +416,8 @@ def train(
                 loss, embeddings = trainable(x, y)
                 if partner is not None:
                     loss = lam * loss + (1 - lam) * model.head(embeddings, partner)
+                if teacher is not None:
+                    loss = loss + config.distill * relational_loss(embeddings, teacher[global_index][index])
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at step {step + 1} (epoch {epoch + 1}); "
@@ -427,9 +442,13 @@ def train(
             history["step"].append(step)
             history["loss"].append(batch_loss)
             history["train_accuracy"].append(batch_accuracy)
+            stuck = ""
+            if stuck_at_chance(history["train_accuracy"], len(train_split.class_names), step - max(warmup, 0)):
+                recent = history["train_accuracy"][-STUCK_WINDOW:]
+                stuck = stuck_advice(config, len(train_split.class_names), sum(recent) / len(recent))
             yield StepEvent(
                 step, total_steps, epoch + 1, batch_loss, batch_accuracy, lr, model.head.margin_fraction, elapsed,
-                (step - first_step) * config.batch_size / max(elapsed - wall_before, 1e-9),
+                (step - first_step) * config.batch_size / max(elapsed - wall_before, 1e-9), stuck,
             )
             if rank == 0 and sample_every and step % sample_every == 0:
                 yield _snapshot(model, sample, step)

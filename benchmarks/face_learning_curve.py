@@ -3,7 +3,7 @@
     python benchmarks/face_learning_curve.py                       # 25% and 50% of the training families
     python benchmarks/face_learning_curve.py --fractions 0.125 0.25 0.5 1.0
 
-Each point trains the recipe of preset ``faces-arcface`` (same epochs, schedule, augmentation, seed) at 64 px input,
+Each point trains the recipe of preset ``faces-fiw-arcface`` (same epochs, schedule, augmentation, seed) at 64 px input,
 the size the curve was measured at, on a random subset of the training *families* (whole families, so no relative
 of a held-out person sneaks in) and scores it on the full LFW View-2 protocol. The 100% point is the shipped
 checkpoint's card when that checkpoint has the same recipe.
@@ -32,7 +32,7 @@ from arcdemo.faces.evaluate import evaluate_lfw  # noqa: E402
 from arcdemo.presets import preset  # noqa: E402
 from arcdemo.train import DoneEvent, train  # noqa: E402
 
-PRESET = "faces-arcface"
+PRESET = "faces-fiw-arcface"
 IMAGE_SIZE = 64  # px: every point of the committed curve was trained at this size
 OUT = REPO / "benchmarks" / "results" / "face_learning_curve.json"
 FIGURE = REPO / "docs" / "face_learning_curve.png"

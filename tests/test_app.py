@@ -253,7 +253,7 @@ def test_stop_training(client: Client) -> None:
     ("overrides", "message"),
     [
         ({"margin": 5.0}, "(?i)margin"),
-        ({"epochs": 500}, "between 1 and 20"),
+        ({"epochs": 501}, "between 1 and 500"),
         ({"dim": 1}, "between 2 and 512"),
         ({"batch_size": 10**9}, "between 16 and 1024"),
         ({"lr": -3}, "above 0"),

@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script (README screenshots)
     sys.path.insert(0, str(REPO))
+from tests.conftest import require_data  # noqa: E402
 from tests.helpers import TinyWorld  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -168,6 +170,29 @@ def verify_two_faces(page) -> None:  # noqa: ANN001
     # then the verdict on the sphere: the second face inside the first one's cap
     expect(page.locator("#face-sphere-0 .gl-container canvas").first).to_be_visible(timeout=60_000)
     expect(page.locator("#face-sphere-0")).to_contain_text("same person", timeout=30_000)
+
+
+def enrol_and_identify(page) -> None:  # noqa: ANN001
+    """Faces tab gallery: enrol one photo each of four LFW people, then identify another photo of the first."""
+    from playwright.sync_api import expect
+
+    from arcdemo.faces.evaluate import lfw_pairs
+    from tests.conftest import DATA_ROOT
+
+    same = [(a, b) for a, b, is_same, _ in lfw_pairs(DATA_ROOT / "faces") if is_same]
+    people = [same[i] for i in (0, 60, 120, 180)]
+    page.get_by_role("tab", name="Faces").click()
+    page.get_by_text("Gallery: enrol a few people").click()
+    for enrolled, (photo, _) in enumerate(people, 1):
+        page.locator("#enrol-name input, #enrol-name textarea").first.fill(Path(photo).parent.name.replace("_", " "))
+        page.locator("#enrol-photo input[type=file]").set_input_files(str(photo))
+        page.wait_for_timeout(1000)
+        page.locator("#enrol-button").click()
+        expect(page.locator("#enrol-note")).to_contain_text(f"{enrolled} in the gallery", timeout=60_000)
+    page.locator("#probe-photo input[type=file]").set_input_files(str(people[0][1]))
+    page.wait_for_timeout(1000)
+    page.locator("#identify-button").click()
+    expect(page.locator("#gallery-sphere .gl-container canvas").first).to_be_visible(timeout=60_000)
 
 
 def distinct_colours(png: bytes) -> int:
@@ -364,6 +389,11 @@ def make_screenshots(folder: Path, tabs: list[str]) -> None:
             _save_small(page.screenshot(full_page=True), folder / "screenshot-faces.png")
             page.locator("#face-sphere-0").screenshot(path=folder / "screenshot-face-pair-sphere.png")
 
+        if "gallery" in tabs:  # enrol four LFW people, identify a new photo of one of them
+            enrol_and_identify(page)
+            page.wait_for_timeout(1500)
+            page.locator("#gallery-sphere").screenshot(path=folder / "screenshot-face-gallery-sphere.png")
+
         if "train" in tabs:
             page.get_by_role("tab", name="Train").click()
             page.get_by_role("button", name="Train", exact=True).click()
@@ -376,3 +406,44 @@ def make_screenshots(folder: Path, tabs: list[str]) -> None:
 if __name__ == "__main__":
     make_screenshots(REPO / (sys.argv[1] if len(sys.argv) > 1 else "docs"),
                      sys.argv[2].split(",") if len(sys.argv) > 2 else ["explore", "draw", "classify", "faces", "train"])
+
+
+def test_a_zip_of_face_photos_trains_on_the_sphere_in_chromium(tmp_path: Path) -> None:
+    """ORL's 400 photos as a visitor's zip, "these are faces" ticked, every other setting as the data sets it."""
+    pytest.importorskip("playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import expect
+
+    orl = require_data("faces", "orl")
+    archive = tmp_path / "my-people.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for photo in sorted(orl.glob("s*/*.pgm")):
+            zipped.write(photo, f"people/{photo.parent.name}/{photo.name}")
+    env = {"ARCDEMO_UPLOADS_DIR": str(tmp_path / "uploads")}
+    with running_app(env, tmp_path / "app.log") as url, browser_page({"width": 1400, "height": 1000}) as (
+        page, errors, outside,
+    ):
+        page.goto(url)
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_label("Your images", exact=True).check()
+        page.locator("#train-zip input[type=file]").set_input_files(str(archive))
+        page.locator("#train-faces input[type=checkbox]").check()
+        epochs = page.get_by_label("Epochs")
+        expect(epochs).to_have_value("50", timeout=30_000)  # 320 photos: batch 32, ~400 steps
+        assert page.get_by_label("Embedding dimension").input_value() == "3"  # the frozen face model: a 3-D sphere
+        started = time.monotonic()
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.locator("#train-sphere .js-plotly-plot")).to_be_visible(timeout=120_000)  # the live sphere
+        status = page.locator("#train-status")
+        expect(status).to_contain_text("test accuracy", timeout=300_000)
+        seconds = time.monotonic() - started
+        text = status.inner_text()
+        accuracy = float(re.search(r"test accuracy ([\d.]+)%", text).group(1))
+        assert accuracy >= 90.0, text
+        assert "400 photos aligned" in text or "of 400 photos aligned" in text, text
+        assert "stuck" not in text and "collapsed" not in text, text
+        page.screenshot(path=tmp_path / "screenshot-train-faces.png", full_page=True)
+        print(f"zip of ORL faces: {accuracy:.2f}% in {seconds:.0f} s from pressing Train")
+        assert not errors, f"console errors: {errors}"
+        assert not outside, f"requests left 127.0.0.1: {outside}"

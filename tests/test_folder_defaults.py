@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from arcdemo.cli import _config_from, build_parser
-from arcdemo.train import folder_defaults
+from arcdemo.small_data import folder_defaults
 
 
 def _folder(root: Path, classes: int, per_class: int) -> Path:

@@ -18,7 +18,7 @@ from tests.conftest import REPO, require_data
 CHECKPOINTS = REPO / "checkpoints"
 SHIPPED = sorted(path.with_suffix("") for path in CHECKPOINTS.glob("*.json"))
 EXPECTED = {f"mnist-{loss}-3d" for loss in ("softmax", "normface", "sphereface", "cosface", "arcface")} | {
-    "mnist-arcface-128d", FACE_MODEL, "cifar10-arcface-3d",
+    "mnist-arcface-128d", FACE_MODEL, "cifar10-arcface-3d", "orl-arcface-3d",
 }
 
 
@@ -36,14 +36,14 @@ def test_checkpoints_stay_small():
 def test_checkpoint_reproduces_its_card(stem: Path):
     model, card = load_checkpoint(stem)
     config = card["config"]
-    assert card["preset"] == stem.name and stem.name in PRESETS, "every shipped checkpoint has its recipe"
+    assert stem.name in PRESETS and PRESETS[card["preset"]] == PRESETS[stem.name], "each has its recipe, by its name"
     recipe = replace(PRESETS[stem.name], init_from="").resolved()  # a stage's starting point need not be here
     for key in ("dataset", "loss", "dim", "epochs", "seed", "margin", "scale", "lr", "image_size"):
         assert config[key] == getattr(recipe, key), key
     assert model.spec.embedding_dim == config["dim"] and model.spec.loss == config["loss"]
     if config["dataset"] in FACE_DATASETS:
         return check_face_card(model, card)
-    require_data({"mnist": "MNIST", "cifar10": "cifar10"}[config["dataset"]])
+    require_data(*{"mnist": ("MNIST",), "cifar10": ("cifar10",), "orl": ("faces", "orl")}[config["dataset"]])
     split = load_split(config["dataset"], "test")
     evaluation = evaluate_model(model, split, **card_tta(config))
     assert evaluation.metrics["accuracy"] == pytest.approx(card["metrics"]["accuracy"], abs=0.001)

@@ -34,8 +34,8 @@ def settings(**overrides: object) -> TrainSettings:
         ({"margin": 3.0}, "(?i)out of range for arcface"),
         ({"margin": float("nan")}, "finite"),
         ({"scale": "abc"}, "must be a number"),
-        ({"epochs": 0}, "between 1 and 20"),
-        ({"epochs": 10**9}, "between 1 and 20"),
+        ({"epochs": 0}, "between 1 and 500"),
+        ({"epochs": 10**9}, "between 1 and 500"),
         ({"dim": 1}, "between 2 and 512"),
         ({"dim": 2.5}, "whole number"),
         ({"lr": -1}, "above 0"),
@@ -177,3 +177,54 @@ def test_settings_travel_by_name_from_the_components_to_the_trainer() -> None:
     api = build_demo().get_api_info()["named_endpoints"]
     assert [p["parameter_name"] for p in api["/train"]["parameters"]] == list(train_tab.TRAIN_PARAMS)
     assert [p["parameter_name"] for p in api["/compare_losses"]["parameters"]] == list(train_tab.COMPARE_PARAMS)
+
+
+def _zip_of_people(path: Path, people: int = 40, photos: int = 10) -> Path:
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (30, 30), 128).save(buffer, format="PNG")
+    with zipfile.ZipFile(path, "w") as archive:
+        for person in range(people):
+            for photo in range(photos):
+                archive.writestr(f"people/p{person}/{photo}.png", buffer.getvalue())
+    return path
+
+
+def test_settings_follow_the_size_of_orl_and_of_a_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch, epochs, dimension, warm-up, optimizer and learning rate as the data sets them: MNIST keeps the page's;
+    ORL and a zip of 400 photos get batch 32 and ~400 steps; faces keep 3-D and train their neck with AdamW."""
+    monkeypatch.setattr(train_tab, "UPLOADS_DIR", tmp_path / "uploads")
+    page = train_tab.DEFAULTS
+    assert train_tab.data_settings("mnist") == (page.batch_size, page.epochs, page.dim, page.warmup_steps,
+                                                page.optimizer, page.lr)
+    assert train_tab.data_settings("orl") == (32, 50, 3, 100, "adam", 0.02)
+    archive = str(_zip_of_people(tmp_path / "people.zip"))
+    assert train_tab.data_settings("imagefolder", archive) == (32, 40, 64, 100, page.optimizer, page.lr)
+    assert train_tab.data_settings("imagefolder", archive, True) == (32, 40, 3, 100, "adam", 0.02)
+    assert train_tab.data_settings("imagefolder", str(tmp_path / "missing.zip")) == train_tab.data_settings("mnist")
+    assert loss_controls("arcface", "orl")[1]["value"] == 8.0  # √2·ln 39 = 5.2, at least 8
+    assert loss_controls("arcface", "imagefolder", archive)[1]["value"] == 8.0
+    assert loss_controls("softmax", "orl")[1]["value"] == 1.0
+    config = training_config(settings(dataset="orl", optimizer="adam", lr=0.02, batch_size=32)).resolved()
+    assert (config.backbone, config.weight_decay, config.init_from) == ("face_neck", 0.5, "faces-arcface")
+
+
+def test_a_zip_without_faces_ticked_as_faces_is_one_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(train_tab, "UPLOADS_DIR", tmp_path / "uploads")
+    archive = str(_zip_of_people(tmp_path / "grey.zip", people=2, photos=12))
+    with pytest.raises(InputError, match="No face was found in any of your photos"):
+        training_config(settings(dataset="imagefolder", images_zip=archive, faces=True, batch_size=16))
+
+
+def test_a_run_stuck_at_chance_is_named_in_the_progress_line() -> None:
+    from arcdemo.train import StepEvent, TrainConfig
+
+    config = TrainConfig(dataset="mnist", epochs=2)
+    sentence = "stuck at chance: with the whole margin on, batches are right 3% of the time (chance 2%)"
+    stuck = StepEvent(40, 80, 1, 9.1, 0.03, 0.1, 1.0, 12.0, 300.0, sentence)
+    assert sentence in train_tab._step_html(stuck, config, "", stopping=False)
+    assert "stuck" not in train_tab._step_html(dataclasses.replace(stuck, stuck=""), config, "", stopping=False)

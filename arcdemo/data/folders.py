@@ -9,11 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arcdemo.catalog import IMAGE_FOLDER
+from arcdemo.catalog import IMAGE_FOLDER, IMAGE_SUFFIXES
 from arcdemo.data.augment import centre_square
 from arcdemo.data.core import DatasetMissingError, Split, register_reader
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm", ".gif", ".tif", ".tiff")
 
 
 def decode_image_file(path: Path, channels: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from arcdemo.catalog import FACE_MODEL
 from arcdemo.checkpoints import CheckpointError, checkpoint_paths, load_checkpoint, shipped_dir
 from arcdemo.data import resize_images
 from arcdemo.faces.align import AlignedFace
@@ -21,7 +22,6 @@ from arcdemo.faces.reference import ReferenceModel
 from arcdemo.faces.sphere import GalleryView, PairView, cohort_direction, gallery_view, pair_view
 from arcdemo.model import EmbeddingModel
 
-FACE_MODEL = "faces-arcface-celeba-112px-dropout60"  # the shipped checkpoint `verify` uses by default
 REFERENCE_CARD = Path("reference") / "lfw.json"  # under checkpoints/: the reference's calibration and LFW numbers
 TRAIN_HINT = f"train it with `python -m arcdemo train --preset {FACE_MODEL}`, or use --model reference"
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from arcdemo.inputs import model_input
+from arcdemo import catalog
+from arcdemo.inputs import InputError, model_input
 from arcdemo.ui.plots import FigureJSON, SphereBase, sphere_base
 from arcdemo.ui.store import LoadedModel, SessionModels, load_model
 
@@ -41,11 +42,28 @@ def draw_base(model: LoadedModel) -> SphereBase:
     return sphere_base(embeddings, labels, model.decision_rule(), model.class_names, title=title)
 
 
+def face_input(source: Any, size: int) -> Any:
+    """The uint8 (1, 3, size, size) batch of a model of aligned faces: the photo's largest face found and warped
+    onto the template by the face pipeline, as its training photos were; no face is an InputError."""
+    import torch
+
+    from arcdemo.faces.align import NoFaceError, align_face
+
+    try:
+        crop = align_face(source, size=size).crop
+    except NoFaceError as error:
+        raise InputError(f"This model places faces: {error}.") from None
+    return torch.from_numpy(np.array(crop, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0)
+
+
 def predict(source: Any, key: str, session: SessionModels | None = None) -> Prediction:
     """Classify one drawing or image with a model: probabilities, angles to every centre, the point on the sphere."""
     model = load_model(key, session)
     spec = model.spec
-    images = model_input(source, spec.dataset, spec.in_channels, spec.image_size)
+    if spec.backbone in catalog.ALIGNED_FACE_BACKBONES:
+        images = face_input(source, spec.image_size)
+    else:
+        images = model_input(source, spec.dataset, spec.in_channels, spec.image_size)
     probabilities, embeddings = model.predict(images)
     p, embedding = probabilities[0], embeddings[0]
     names = model.class_names

@@ -1,5 +1,5 @@
-"""Classify: any image through a CIFAR-10 model (or a model of your images), with its angles to every class
-centre and its point on the sphere."""
+"""Classify: any image through a CIFAR-10 model, a face photo through the ORL people model (aligned first), or
+either through a model of your images, with its angles to every class centre and its point on the sphere."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def examples() -> list[str]:
 def build(ctx: Context) -> None:
     with ctx.tab(TITLE, ID), gr.Row():
         with gr.Column(scale=2, min_width=320):
-            model = ctx.model_picker(catalog.listed_in(ID), NO_MODEL, label="CIFAR-10 model")
+            model = ctx.model_picker(catalog.listed_in(ID), NO_MODEL, label="Model")
             upload = guard_image(gr.Image(  # image_mode=None: the file as uploaded, read by inputs
                 label="Any image (any size or mode)", type="filepath", image_mode=None,
                 sources=["upload", "clipboard"], height=300,
@@ -49,7 +49,9 @@ def build(ctx: Context) -> None:
                 gr.Examples(examples(), inputs=[upload], label="CIFAR-10 test images", cache_examples=False)
             gr.Markdown(
                 f"CIFAR-10 classes: {', '.join(catalog.CIFAR10_CLASSES)}. Anything else still lands somewhere on the "
-                "sphere: its angles to the centres tell how sure the model can be."
+                "sphere: its angles to the centres tell how sure the model can be. A model of faces (ORL's 40 people, "
+                "or your photos aligned as faces) finds the face and aligns it first: upload a face photo to see "
+                "which person's region it falls in."
             )
         with gr.Column(scale=3):
             outputs = prediction_panel("image")

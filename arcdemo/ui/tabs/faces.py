@@ -461,21 +461,22 @@ def build(ctx: Context) -> None:
             gallery = gr.State({})
             with gr.Row():
                 with gr.Column():
-                    enrol_name = gr.Textbox(label="Name", max_lines=1)
-                    enrol_photo = _photo("Their photo", 220)
+                    enrol_name = gr.Textbox(label="Name", max_lines=1, elem_id="enrol-name")
+                    enrol_photo = _photo("Their photo", 220, elem_id="enrol-photo")
                     with gr.Row():
-                        enrol_button = gr.Button("Enrol", variant="secondary")
+                        enrol_button = gr.Button("Enrol", variant="secondary", elem_id="enrol-button")
                         clear_button = gr.Button("Clear gallery")
-                    enrol_note = gr.Markdown()
+                    enrol_note = gr.Markdown(elem_id="enrol-note")
                     enrolled = gr.Gallery(label="Enrolled (aligned crops)", columns=6, height=160)
                 with gr.Column():
-                    probe = _photo("Who is this?", 220)
-                    identify_button = gr.Button("Identify", variant="primary")
+                    probe = _photo("Who is this?", 220, elem_id="probe-photo")
+                    identify_button = gr.Button("Identify", variant="primary", elem_id="identify-button")
                     identity = gr.Textbox(label="Identified as", interactive=False)
-                    identify_summary = gr.Markdown()
+                    identify_summary = gr.Markdown(elem_id="identify-summary")
                     probe_boxed = gr.Image(label="Detected faces", interactive=False, height=200)
                     table = gr.Dataframe(label="Similarity to each enrolled face", interactive=False)
-            gallery_sphere = gr.Plot(label="On the sphere: the probe and each enrolled person's cap")
+            gallery_sphere = gr.Plot(label="On the sphere: the probe and each enrolled person's cap",
+                                     elem_id="gallery-sphere")
 
     verify_button.click(verify_faces, photos, [*boxed, *crops, summary, result], api_name="verify_faces",
                         concurrency_limit=2).success(verify_spheres, photos, spheres, api_visibility="private")

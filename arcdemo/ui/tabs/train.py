@@ -7,6 +7,7 @@ parameters and the trainer's inputs (``training_config``), so no positional orde
 from __future__ import annotations
 
 import dataclasses
+import html
 import inspect
 import itertools
 import json
@@ -68,6 +69,7 @@ class TrainSettings:
     batch_size: int = 128
     seed: int = 0
     train_subset: int = 0  # 0: every training image
+    faces: bool = False  # dataset "imagefolder": the photos are faces; align them and train a neck on the face model
     images_zip: str | None = None  # dataset "imagefolder": a zip of class folders
 
 
@@ -89,7 +91,7 @@ COMPARE_PARAMS = (*SETTINGS[:-1], *SECOND_LOSS, SETTINGS[-1])  # /compare_losses
 
 # bounds a public server accepts (the trainer itself allows more); checked before anything is queued
 TRAIN_LIMITS = {
-    "epochs": (1, 20),
+    "epochs": (1, 500),  # small sets take ~400 steps (small_data); MAX_TRAIN_S bounds the time
     "dim": (2, 512),
     "train_subset": (0, 60_000),
     "batch_size": (16, 1024),
@@ -133,9 +135,11 @@ def training_config(settings: TrainSettings) -> TrainConfig:
     lr = None if s.lr is None or s.lr == 0 else _number("Learning rate", s.lr)
     if lr is not None and not 0 < lr <= 10:
         raise InputError(f"Learning rate must be above 0 and at most 10 (0 picks the default), got {lr:g}.")
-    data_dir = ""
+    data_dir, faces = "", {}
     if s.dataset == catalog.IMAGE_FOLDER:
         data_dir = str(unpack_image_zip(s.images_zip or "", UPLOADS_DIR))
+        if s.faces:
+            data_dir, faces = str(aligned_faces(data_dir).root), dict(backbone="face_neck", image_size=112)
         training_images = len(image_folder_layout(data_dir).files["train"])
         if training_images < checked["batch_size"]:
             raise InputError(
@@ -146,7 +150,9 @@ def training_config(settings: TrainSettings) -> TrainConfig:
         dataset=str(s.dataset), data_dir=data_dir, loss=str(s.loss), margin=margin, scale=scale, dim=checked["dim"],
         epochs=checked["epochs"], lr=lr, optimizer=str(s.optimizer), batch_size=checked["batch_size"],
         margin_warmup_steps=checked["warmup_steps"], seed=checked["seed"], train_subset=checked["train_subset"],
-        sample_every=LIVE_SAMPLE_EVERY, sample_size=LIVE_POINTS,
+        sample_every=LIVE_SAMPLE_EVERY, sample_size=LIVE_POINTS, **faces,
+        # not a setting on the page: the strong decay a neck on the frozen face model needs (small_data)
+        **{k: v for k, v in data_defaults(s.dataset, s.images_zip, s.faces, s.loss).items() if k == "weight_decay"},
     )
     try:
         config.resolved()
@@ -270,7 +276,8 @@ def train_stream(
     stop = StopFile()
     events: queue.Queue = queue.Queue()
     dataset = catalog.title(config.dataset)
-    yield TrainUpdate(progress_html(0, f"{prefix}loading {dataset} and building the model…"))
+    aligned = _aligned_note(config)
+    yield TrainUpdate(progress_html(0, f"{prefix}loading {dataset} and building the model…{aligned}"))
     thread = _trainer_thread(config, stop, events)
     started, timed_out = time.perf_counter(), False
     last_step: StepEvent | None = None
@@ -308,7 +315,7 @@ def train_stream(
                     history["test_views"].append(1)
                     changed = True
                 elif isinstance(event, DoneEvent):
-                    yield _finish(event, prefix, out_dir, config, timed_out)
+                    yield _finish(event, prefix, out_dir, config, timed_out, last_step.stuck if last_step else "")
                     changed = False
             if finished or last_step is None or not changed or time.perf_counter() - last_sent < interval:
                 continue
@@ -333,6 +340,16 @@ def train_stream(
         stop.remove()
 
 
+def _aligned_note(config: TrainConfig) -> str:
+    """Your photos' alignment in one line (which had no face), for a run on aligned faces; "" otherwise."""
+    if config.backbone not in catalog.ALIGNED_FACE_BACKBONES or not config.data_dir:
+        return ""
+    from arcdemo.faces.folders import aligned_note
+
+    note = aligned_note(config.data_dir)
+    return f"<br>{html.escape(note)}" if note else ""
+
+
 def _limit_text() -> str:
     return f"this server allows {MAX_TRAIN_S:.0f} s per training (ARCDEMO_MAX_TRAIN_S)"
 
@@ -343,6 +360,8 @@ def _step_html(step: Any, config: TrainConfig, prefix: str, stopping: bool, time
         f"batch accuracy {100 * step.train_accuracy:.0f}% · margin {100 * step.margin_fraction:.0f}% on · "
         f"{step.images_per_s:,.0f} img/s · {step.elapsed_s:.0f} s"
     )
+    if step.stuck:
+        text += f" · {step.stuck}"
     if timed_out:
         text += f" · stopping: {_limit_text()}; then one evaluation on the test set…"
     elif stopping:
@@ -352,7 +371,8 @@ def _step_html(step: Any, config: TrainConfig, prefix: str, stopping: bool, time
     return progress_html(step.step / step.total_steps, text)
 
 
-def _finish(done: Any, prefix: str, out_dir: Path | None, config: TrainConfig, timed_out: bool = False) -> TrainUpdate:
+def _finish(done: Any, prefix: str, out_dir: Path | None, config: TrainConfig, timed_out: bool = False,
+            stuck: str = "") -> TrainUpdate:
     from arcdemo import viz
 
     model, files = _save_trained(done, _run_name(config), out_dir)
@@ -370,6 +390,9 @@ def _finish(done: Any, prefix: str, out_dir: Path | None, config: TrainConfig, t
         f"{metrics['mean_intra_angle_deg']:.1f}°, to nearest other {metrics['mean_inter_angle_deg']:.1f}° · "
         f"now selectable in Explore, Draw and Classify as <code>{model.key}</code>"
     )
+    if stuck:
+        text += f"<br><b>This run collapsed</b>: {stuck}"
+    text += _aligned_note(config)
     run = TrainedRun(model, files, done.stopped, done.history)
     return TrainUpdate(progress_html(1.0, text, "done"), sphere, viz.curves_figure(done.history), run)
 
@@ -514,13 +537,52 @@ class Runs:
         return self.desk.stop(session_id(request))
 
 
-def loss_controls(loss: str, dataset: str = "mnist") -> tuple:
-    """Margin and scale sliders follow the loss (and dataset): defaults, allowed range, locked where fixed."""
+def aligned_faces(folder: str) -> Any:
+    """Your photos aligned (``faces.folders.AlignedFolder``); a folder where no photo holds a face is an InputError."""
+    from arcdemo.faces.folders import align_image_folder
+
+    aligned = align_image_folder(folder)
+    if len(aligned.without_face) == aligned.photos:
+        raise InputError("No face was found in any of your photos: untick \"These are faces\" to train on them as "
+                         "they are.")
+    return aligned
+
+
+def data_defaults(dataset: str, images_zip: str | None = None, faces: bool = False, loss: str = "arcface") -> dict:
+    """What follows the size of the data (``small_data``): for ORL and your zip, batch, epochs, warm-up, scale and
+    dimension; {} for MNIST and CIFAR-10, whose page defaults were chosen on them (or a zip not readable yet)."""
+    from arcdemo.small_data import folder_defaults, small_data_defaults
+
+    info = catalog.DATASETS.get(dataset)
+    if info is not None and info.train_images:
+        return small_data_defaults(info.train_images, len(info.classes or ()), loss, info.frozen_features)
+    if info is not None and info.kind == catalog.FOLDER and images_zip:
+        try:
+            return folder_defaults(str(unpack_image_zip(images_zip, UPLOADS_DIR)), loss, frozen_features=faces)
+        except InputError:
+            return {}  # said when Train is pressed, with the sentence
+    return {}
+
+
+FOLLOW_THE_DATA = ("batch_size", "epochs", "dim", "warmup_steps", "optimizer", "lr")  # set by data_settings
+
+
+def data_settings(dataset: str, images_zip: str | None = None, faces: bool = False, loss: str = "arcface") -> tuple:
+    """The FOLLOW_THE_DATA settings for the chosen data: the page's defaults, or what follows a small set's size."""
+    chosen = data_defaults(dataset, images_zip, faces, loss)
+    return (chosen.get("batch_size", DEFAULTS.batch_size), chosen.get("epochs", DEFAULTS.epochs),
+            chosen.get("dim", DEFAULTS.dim), chosen.get("margin_warmup_steps", DEFAULTS.warmup_steps),
+            chosen.get("optimizer", DEFAULTS.optimizer), chosen.get("lr", DEFAULTS.lr))
+
+
+def loss_controls(loss: str, dataset: str = "mnist", images_zip: str | None = None, faces: bool = False) -> tuple:
+    """Margin and scale sliders follow the loss (and the data): defaults, allowed range, locked where fixed."""
     spec = catalog.LOSSES.get(loss)
     if spec is None:
         return gr.skip(), gr.skip()
     info = catalog.DATASETS.get(dataset)
     margin_value, scale_value = (info.loss_settings if info else {}).get(loss, (spec.margin, spec.scale))
+    scale_value = data_defaults(dataset, images_zip, faces, loss).get("scale", scale_value)
     low, high = spec.margin_range
     margin = gr.update(
         value=margin_value, minimum=low, maximum=high if high > low else low + 1, interactive=high > low,
@@ -542,9 +604,10 @@ DATASET_INFO = (
 )
 
 
-def show_upload(dataset: str) -> dict:
-    """The zip upload shows for a dataset of your own folders."""
-    return gr.update(visible=getattr(catalog.DATASETS.get(dataset), "kind", None) == catalog.FOLDER)
+def show_upload(dataset: str) -> tuple:
+    """The zip upload and its "these are faces" box show for a dataset of your own folders."""
+    shown = getattr(catalog.DATASETS.get(dataset), "kind", None) == catalog.FOLDER
+    return gr.update(visible=shown), gr.update(visible=shown)
 
 
 def dataset_choices() -> list[tuple[str, str]]:
@@ -565,6 +628,11 @@ def _settings_panel() -> dict[str, Any]:
         label="Your images: a .zip with one folder of images per class (or train/ and test/ folders of them); 20% "
         "of each class is held out to test on",
         file_types=[".zip"], type="filepath", visible=False, elem_id="train-zip",
+    )
+    c["faces"] = gr.Checkbox(
+        False, label="These are faces: align them", visible=False, elem_id="train-faces",
+        info="each photo is searched for a face and warped onto the 112 px template (photos without one are listed "
+        "and left out); a small neck on the frozen face model then learns your people",
     )
     shown = page_values(start)
     c["loss"] = gr.Dropdown(loss_choices(), value=start.loss, label="Loss")
@@ -609,11 +677,15 @@ def build(ctx: Context) -> None:
             files = gr.File(label="Download the trained checkpoint (.safetensors weights + .json card)",
                             file_count="multiple", interactive=False, height=110)
 
+    data = [c["dataset"], c["images_zip"], c["faces"]]
     for loss, margin, scale in (("loss", "margin", "scale"), SECOND_LOSS):
-        for trigger in (c[loss], c["dataset"]):
-            trigger.change(loss_controls, [c[loss], c["dataset"]], [c[margin], c[scale]], api_visibility="private",
-                           queue=False)
-    c["dataset"].change(show_upload, c["dataset"], c["images_zip"], api_visibility="private", queue=False)
+        for trigger in (c[loss], *data):
+            trigger.change(loss_controls, [c[loss], *data], [c[margin], c[scale]], api_visibility="private")
+    for trigger in data:
+        trigger.change(data_settings, [*data, c["loss"]], [c[name] for name in FOLLOW_THE_DATA],
+                       api_visibility="private")
+    c["dataset"].change(show_upload, c["dataset"], [c["images_zip"], c["faces"]], api_visibility="private",
+                        queue=False)
     outputs = [status, sphere, curves, files, ctx.session]
     options = dict(concurrency_limit=1, concurrency_id="training", show_progress="minimal")
     announce = dict(fn=runs.announce, inputs=None, outputs=status, api_visibility="private", concurrency_limit=None)
