@@ -109,6 +109,8 @@ def test_explore_and_draw_need_no_data_and_explore_no_torch(tmp_path: Path):
         "assert 'torch' not in sys.modules, 'torch imported'; "
         "names = [t.name for t in view.sphere.data]; assert 'decision boundary at ‖x‖ =' in str(names), names; "
         "print(view.sphere.layout.title.text); "
+        "people = explore('orl-arcface-3d'); assert 'torch' not in sys.modules, 'torch imported'; "
+        "print(people.sphere.layout.title.text); "
         "canvas = np.full((336, 336, 4), 255, np.uint8); canvas[56:280, 156:180, :3] = 0; "
         "drawn = predict({'background': None, 'layers': [], 'composite': canvas}, 'mnist-arcface-3d'); "
         "print(drawn.label, drawn.figure.to_dict()['layout']['title']['text'])"
@@ -121,3 +123,4 @@ def test_explore_and_draw_need_no_data_and_explore_no_torch(tmp_path: Path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2,000 of 10,000 test embeddings" in result.stdout
     assert "1 mnist-arcface-3d: your input among 2,000 test images" in result.stdout
+    assert "orl-arcface-3d: 120 of 120 test embeddings" in result.stdout  # ORL's 40 people, without ORL or faces
