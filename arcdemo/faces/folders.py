@@ -35,9 +35,10 @@ def align_image_folder(source: str | Path) -> AlignedFolder:
             photos, missing = _align_into(source, staging)
             (staging / MANIFEST).write_text(json.dumps({"photos": photos, "without_face": missing}, indent=1))
             staging.replace(target)
-        except BaseException:
+        except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
-            raise
+            if not (isinstance(error, OSError) and (target / MANIFEST).is_file()):
+                raise  # else another request aligned the same photos first: theirs is used
     manifest = json.loads((target / MANIFEST).read_text())
     return AlignedFolder(target, manifest["photos"], tuple(manifest["without_face"]))
 

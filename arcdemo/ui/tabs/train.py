@@ -119,6 +119,7 @@ def training_config(settings: TrainSettings) -> TrainConfig:
     """A validated ``TrainConfig`` from the settings; anything unusable raises InputError with the allowed range.
     Dataset "imagefolder" trains on ``settings.images_zip`` (a zip of class folders), unpacked under UPLOADS_DIR."""
     from arcdemo.data import image_folder_layout
+    from arcdemo.small_data import NECK_TRAINING
     from arcdemo.train import TrainConfig
 
     s = settings
@@ -136,6 +137,8 @@ def training_config(settings: TrainSettings) -> TrainConfig:
     if lr is not None and not 0 < lr <= 10:
         raise InputError(f"Learning rate must be above 0 and at most 10 (0 picks the default), got {lr:g}.")
     data_dir, faces = "", {}
+    info = catalog.DATASETS.get(str(s.dataset))
+    neck = bool(s.faces) if s.dataset == catalog.IMAGE_FOLDER else info is not None and info.frozen_features
     if s.dataset == catalog.IMAGE_FOLDER:
         data_dir = str(unpack_image_zip(s.images_zip or "", UPLOADS_DIR))
         if s.faces:
@@ -152,7 +155,7 @@ def training_config(settings: TrainSettings) -> TrainConfig:
         margin_warmup_steps=checked["warmup_steps"], seed=checked["seed"], train_subset=checked["train_subset"],
         sample_every=LIVE_SAMPLE_EVERY, sample_size=LIVE_POINTS, **faces,
         # not a setting on the page: the strong decay a neck on the frozen face model needs (small_data)
-        **{k: v for k, v in data_defaults(s.dataset, s.images_zip, s.faces, s.loss).items() if k == "weight_decay"},
+        **({"weight_decay": NECK_TRAINING["weight_decay"]} if neck else {}),
     )
     try:
         config.resolved()
