@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("ARCDEMO_DATA_ROOT", REPO.parent / "shared" / "data")).resolve()
 os.environ["ARCDEMO_DATA_ROOT"] = str(DATA_ROOT)
+# the environment before any test changes it: an app started for the real checkpoints gets this, never a world's
+OUTSIDE_ENV = dict(os.environ)
 
 
 REQUIRE_DATA = os.environ.get("ARCDEMO_REQUIRE_DATA", "") not in ("", "0")  # CI: a missing dataset fails
