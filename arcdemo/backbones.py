@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from arcdemo.catalog import FACE_NECK
+
 BACKBONES: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -183,7 +185,7 @@ class MobileFaceNet(nn.Module):
         return self.embed(F.dropout(self.features(x), self.dropout, self.training))
 
 
-@register("face_neck")
+@register(FACE_NECK)
 class FaceNeck(nn.Module):
     """A frozen face network with a small trainable neck: the face embedding at unit length → Linear(128, hidden) →
     ReLU → Linear + BN to the embedding.

@@ -31,7 +31,8 @@ IMAGE_FOLDER = "imagefolder"  # the dataset name of a user's own class folders
 Statistics = tuple[tuple[float, ...], tuple[float, ...]]  # per-channel (mean, std) in [0, 1] units
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".pgm", ".ppm", ".gif", ".tif", ".tiff")
 FACE_NORMALISATION: Statistics = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # insightface's, for every aligned-face model
-ALIGNED_FACE_BACKBONES = ("face_neck",)  # backbones whose inputs go through the face pipeline's alignment first
+FACE_NECK = "face_neck"  # a small trainable neck on the frozen shipped face model (backbones.FaceNeck)
+ALIGNED_FACE_BACKBONES = (FACE_NECK,)  # backbones whose inputs go through the face pipeline's alignment first
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -116,7 +117,7 @@ for _info in (
     DatasetInfo(IMAGE_FOLDER, "your images", kind=FOLDER, loss_settings=_ARCFACE_HARD, tabs=("train", "classify")),
     # ORL's 40 people (photos 1-7 train, 8-10 test) on a sphere: a neck on the frozen face model, aligned inputs
     DatasetInfo("orl", "ORL faces (40 people)", classes=tuple(f"s{i}" for i in range(1, 41)),
-                reader="arcdemo.faces.orl", normalisation=FACE_NORMALISATION, backbone=("face_neck", 32),
+                reader="arcdemo.faces.orl", normalisation=FACE_NORMALISATION, backbone=(FACE_NECK, 32),
                 train_images=280, tabs=("train", "explore", "classify")),
     *(DatasetInfo(name, title_, kind=FACES, reader="arcdemo.faces.data", splits=("train", "val"), domain=FACES,
                   backbone=("mobilefacenet", 32), normalisation=FACE_NORMALISATION)

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from arcdemo import __version__
-from arcdemo.catalog import checkpoints_dir
+from arcdemo.catalog import FACE_NECK, checkpoints_dir
 from arcdemo.model import EmbeddingModel, ModelSpec
 
 CARD_FORMAT = "arcdemo-checkpoint"
@@ -141,7 +141,7 @@ def find_checkpoint(name: str | os.PathLike) -> Path:
 
 
 # backbones that hold another backbone whole: name → (the inner backbone, where its weights go)
-WRAPPED_BACKBONES = {"face_neck": ("mobilefacenet", "backbone.face.")}
+WRAPPED_BACKBONES = {FACE_NECK: ("mobilefacenet", "backbone.face.")}
 
 
 def initialise_from(model: EmbeddingModel, path: str | os.PathLike) -> list[str]:

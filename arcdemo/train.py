@@ -132,21 +132,22 @@ class TrainConfig:
         backbone, width = info.backbone
         if self.backbone is not None and self.backbone != backbone:
             width = self.width or 32
-        if (self.backbone or backbone) == "mobilefacenet" and self.image_size % 16:
+        backbone = self.backbone or backbone
+        if backbone == "mobilefacenet" and self.image_size % 16:
             raise ValueError(f"mobilefacenet needs an image size divisible by 16, got {self.image_size}")
-        if self.dropout and (self.backbone or backbone) != "mobilefacenet":
-            raise ValueError(f"dropout is a mobilefacenet option, not {self.backbone or backbone}'s")
+        if self.dropout and backbone != "mobilefacenet":
+            raise ValueError(f"dropout is a mobilefacenet option, not {backbone}'s")
         return replace(
             self,
             margin=margin,
             scale=scale,
             lr=self.lr if self.lr is not None else (0.1 if self.optimizer == "sgd" else 3e-3),
-            backbone=self.backbone or backbone,
+            backbone=backbone,
             width=self.width or width,
             augment=info.augment if self.augment is None else self.augment,
             device=("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device,
             # a neck on a frozen face network freezes the shipped face model unless told otherwise
-            init_from=self.init_from or (catalog.FACE_MODEL if (self.backbone or backbone) == "face_neck" else ""),
+            init_from=self.init_from or (catalog.FACE_MODEL if backbone == catalog.FACE_NECK else ""),
         )
 
 
@@ -174,11 +175,16 @@ def stuck_at_chance(accuracies: list[float], classes: int, steps_with_full_margi
     if classes < 2 or steps_with_full_margin < STUCK_WINDOW or len(accuracies) < STUCK_WINDOW:
         return False
     chance = 1.0 / classes
-    return sum(accuracies[-STUCK_WINDOW:]) / STUCK_WINDOW <= min(3 * chance, chance + 0.1 * (1 - chance))
+    return _recent(accuracies) <= min(3 * chance, chance + 0.1 * (1 - chance))
 
 
-def stuck_advice(config: TrainConfig, classes: int, accuracy: float) -> str:
-    """What a stuck run is and what to change, in one sentence (``config`` resolved)."""
+def _recent(accuracies: list[float]) -> float:
+    return sum(accuracies[-STUCK_WINDOW:]) / len(accuracies[-STUCK_WINDOW:])
+
+
+def stuck_advice(config: TrainConfig, classes: int, accuracies: list[float]) -> str:
+    """What a stuck run is and what to change, in one sentence (``config`` resolved; ``accuracies`` per batch)."""
+    accuracy = _recent(accuracies)
     adaptive = math.sqrt(2) * math.log(max(classes - 1, 2))
     what = f"{LOSSES[config.loss].title} at m = {config.margin:g}, s = {config.scale:g}"
     return (f"stuck at chance: with the whole margin on, batches are right {100 * accuracy:.0f}% of the time (chance "
@@ -256,7 +262,7 @@ def build_spec(config: TrainConfig, train: Split) -> ModelSpec:
 
 def _backbone_options(config: TrainConfig, size: int) -> dict:
     """The spec's backbone options beyond width; dropout only when used, so cards without it read as before."""
-    if config.backbone == "face_neck":
+    if config.backbone == catalog.FACE_NECK:
         return {"input_size": size}
     if config.backbone != "mobilefacenet":
         return {}
@@ -444,8 +450,7 @@ def train(
             history["train_accuracy"].append(batch_accuracy)
             stuck = ""
             if stuck_at_chance(history["train_accuracy"], len(train_split.class_names), step - max(warmup, 0)):
-                recent = history["train_accuracy"][-STUCK_WINDOW:]
-                stuck = stuck_advice(config, len(train_split.class_names), sum(recent) / len(recent))
+                stuck = stuck_advice(config, len(train_split.class_names), history["train_accuracy"])
             yield StepEvent(
                 step, total_steps, epoch + 1, batch_loss, batch_accuracy, lr, model.head.margin_fraction, elapsed,
                 (step - first_step) * config.batch_size / max(elapsed - wall_before, 1e-9), stuck,

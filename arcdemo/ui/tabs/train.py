@@ -142,7 +142,7 @@ def training_config(settings: TrainSettings) -> TrainConfig:
     if s.dataset == catalog.IMAGE_FOLDER:
         data_dir = str(unpack_image_zip(s.images_zip or "", UPLOADS_DIR))
         if s.faces:
-            data_dir, faces = str(aligned_faces(data_dir).root), dict(backbone="face_neck", image_size=112)
+            data_dir, faces = str(aligned_faces(data_dir).root), dict(backbone=catalog.FACE_NECK, image_size=112)
         training_images = len(image_folder_layout(data_dir).files["train"])
         if training_images < checked["batch_size"]:
             raise InputError(
