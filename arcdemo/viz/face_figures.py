@@ -131,7 +131,7 @@ def _layout(figure: go.Figure, title: str, notes: list[str], scene_labels: list[
     figure.update_layout(
         title=_figure_title(title, notes), scene=dict(_scene_settings(), annotations=scene_labels),
         images=images, annotations=crop_labels, uirevision=FACE_UIREVISION, margin=dict(l=0, r=0, t=70, b=0),
-        legend=dict(itemsizing="constant", x=1.0, xanchor="right"),
+        legend=dict(itemsizing="constant", x=1.0, xanchor="right", y=0.0, yanchor="bottom"),  # clear of the notes
     )
     return figure
 
@@ -178,9 +178,9 @@ def pair_sphere_figure(
                     _arc_label(a, b, f"θ = {view.angle_deg:.1f}°")]
     if view.third.startswith("C:"):
         scene_labels.append(_label(c, "C", "#888888", 12))
-    heading = (f"{_VERDICT_WORDS[view.decision].capitalize()}: θ = {view.angle_deg:.1f}° between them; "
-               f"within {view.threshold_angle_deg:.1f}° of {labels[0]} is the same person")
-    notes = ["exact: every angle among the drawn directions is the embeddings' own", view.third, *view.notes]
+    heading = f"{_VERDICT_WORDS[view.decision].capitalize()}: θ = {view.angle_deg:.1f}° between them"
+    notes = [f"within {view.threshold_angle_deg:.1f}° of {labels[0]} is the same person",
+             "exact: every angle among the drawn directions is the embeddings' own", view.third, *view.notes]
     crop_list = [(crops[0], labels[0], "#1F77B4"), (crops[1], labels[1], "#D62728")]
     return _layout(go.Figure(traces), _headed(title, heading), notes, scene_labels, crop_list)
 

@@ -25,6 +25,7 @@ from arcdemo.inputs import InputError
 from arcdemo.ui.common import friendly, guard_image
 from arcdemo.ui.context import Context
 from arcdemo.ui.outputs import image_file
+from arcdemo.ui.plots import frame
 from arcdemo.ui.threads import THREADS
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ REFERENCE_FACES = 3_000_000  # dlib's model card: ~3 million faces of ~7,500 peo
 DISPLAY_SIDE = 640  # photos are shown with their boxes at most this long side (keeps the page light)
 MAX_GALLERY = 12  # people per session gallery
 MAX_NAME = 40  # characters
+SPHERE_HEIGHT = 560  # px of the pair and gallery spheres, as tall as the live one in Train
 RECENT_PHOTOS_MB = float(os.environ.get("ARCDEMO_RECENT_PHOTOS_MB", "64"))  # 0 remembers none
 
 Gallery = Mapping[str, dict[str, Any]]  # name → {"crop": uint8 (112, 112, 3), "<model>": unit embedding}
@@ -398,14 +400,14 @@ def verify_faces(first: Any, second: Any) -> tuple:
 def verify_spheres(first: Any, second: Any) -> tuple:
     """Each model's verdict on the sphere, after /verify_faces (the photos' faces and embeddings are remembered)."""
     comparison = compare_faces(first, second)
-    figures = [gr.Plot(comparison.sphere(i), visible=True) for i in range(len(comparison.models))]
+    figures = [gr.Plot(frame(comparison.sphere(i), SPHERE_HEIGHT), visible=True) for i in range(len(comparison.models))]
     return tuple(figures + [gr.Plot(visible=False)] * (len(SPHERE_LABELS) - len(figures)))[: len(SPHERE_LABELS)]
 
 
 @friendly
 def identify_sphere(photo: Any, gallery: Gallery) -> Any:
     """The probe among the enrolled faces on the sphere, after /identify_face."""
-    return identify(gallery, photo).sphere()
+    return frame(identify(gallery, photo).sphere(), SPHERE_HEIGHT)
 
 
 @friendly
