@@ -28,7 +28,11 @@ from arcdemo.viz.geometry import (
     unit_rows,
 )
 
-CLASS_COLOURS: list[str] = qualitative.D3 + qualitative.Dark24  # D3 first: its 10 colours suit MNIST/CIFAR-10
+# D3 first (its 10 colours suit MNIST/CIFAR-10), then 48 more, so ORL's 40 people each get their own; Alphabet's
+# two palest (near-invisible on white) left out; a class beyond the 58th shares a colour
+CLASS_COLOURS: list[str] = qualitative.D3 + qualitative.Dark24 + [
+    colour for colour in qualitative.Alphabet if colour not in ("#E2E2E2", "#F7E1A0")
+]
 BOUNDARY_COLOUR = "#222222"
 MARGIN_COLOUR = "#555555"
 SPHERE_UIREVISION = "sphere"
