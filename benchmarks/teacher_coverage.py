@@ -1,7 +1,7 @@
 """Does the reference teach more when every training face has its descriptor? The distilled candidate, retrained
 with dlib's descriptor for all training faces instead of the first three per person the alignment cache keeps.
 
-    python benchmarks/teacher_coverage.py       # ~12 min of descriptors (cached in runs/), then ~26 min of training
+    python benchmarks/teacher_coverage.py       # ~14 min of descriptors (cached in runs/), then ~27 min of training
     python benchmarks/face_cohort.py --checkpoint runs/faces-arcface-distilled-full     # its validation table
 
 The run is ``--preset faces-arcface-distilled`` through the command line's own ``train`` (calibration, LFW and ORL
@@ -58,13 +58,12 @@ def source_teacher(source: str) -> torch.Tensor:
     """The training split's teacher for ``source`` with every row filled, in ``source_split``'s row order."""
     cache = REPO / "runs" / f"teacher-full-{source}.safetensors"
     aligned = face_data.align_source(source)
-    split = face_data.source_split(aligned, "train", face_data.excluded_identities().get(source, ()))
+    names = set(face_data.split_identities(aligned, "train", face_data.excluded_identities().get(source, ())))
+    rows = [i for i, (n, ok) in enumerate(zip(aligned.identities, aligned.found)) if ok and n in names]
     if cache.exists():
         teacher = load_file(cache)["teacher"]
-        if len(teacher) == len(split):
+        if len(teacher) == len(rows):
             return teacher
-    names = set(split.class_names)
-    rows = [i for i, (n, ok) in enumerate(zip(aligned.identities, aligned.found)) if ok and n in names]
     teacher = aligned.reference[rows].clone()
     missing = [k for k in range(len(rows)) if teacher[k].isnan().any()]
     present = [k for k in range(len(rows)) if not teacher[k].isnan().any()]

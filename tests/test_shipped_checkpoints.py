@@ -53,7 +53,7 @@ def test_checkpoint_reproduces_its_card(stem: Path):
     split = load_split(config["dataset"], "test")
     tta = card_tta(config)
     if not FULL_CARDS and len(split) * tta_view_count(tta["flip_tta"], tta["shift_tta"]) > VIEW_BUDGET:
-        return check_on_shipped_points(stem, model, split, card)
+        return check_on_shipped_points(stem, model, split, card, tta)
     evaluation = evaluate_model(model, split, **tta)
     assert evaluation.metrics["accuracy"] == pytest.approx(card["metrics"]["accuracy"], abs=0.001)
     assert json.loads(stem.with_suffix(".json").read_text())["metrics"]["samples"] == evaluation.metrics["samples"]
@@ -73,7 +73,7 @@ def check_shipped_points(stem: Path, fresh) -> None:  # noqa: ANN001 - points.Dr
         assert shipped.norm == pytest.approx(fresh.norm, rel=1e-3)
 
 
-def check_on_shipped_points(stem: Path, model, split, card: dict) -> None:  # noqa: ANN001
+def check_on_shipped_points(stem: Path, model, split, card: dict, tta: dict) -> None:  # noqa: ANN001
     """The test images the shipped points show (2,000 at random, seed 0), under the card's views: their fresh
     embeddings are the shipped ones, and their accuracy is the card's within 3 standard errors of a sample that size
     (``python -m arcdemo eval`` reproduces the whole split)."""
@@ -83,7 +83,7 @@ def check_on_shipped_points(stem: Path, model, split, card: dict) -> None:  # no
     assert shipped is not None, f"no points for these weights: run `python -m arcdemo points {stem.name}`"
     index = torch.from_numpy(shipped.index)
     assert np.array_equal(shipped.labels, split.labels[index].numpy())
-    probabilities, embeddings = model.predict(split.images[index], **card_tta(card["config"]))
+    probabilities, embeddings = model.predict(split.images[index], **tta)
     np.testing.assert_allclose(shipped.embeddings, embeddings.numpy(), atol=2e-3)  # float16 on disk
     if shipped.norm is not None:  # a linear head's regions are drawn at its single-view embedding length
         assert shipped.norm == pytest.approx(float(model.embed(split.images[index]).norm(dim=1).median()), rel=1e-3)
