@@ -162,6 +162,23 @@ def test_celeba_reader_labels_skips_and_counts(tmp_path, monkeypatch):
     assert kept.sum() == 6 and not kept[~aligned.found].any()
     with pytest.raises(DatasetMissingError, match="FIW not found"):  # both sources asked for, one missing
         face_data.face_split("fiw+celeba", "val")
+    # another folder of CelebA photos beside the first: only its new numbers are aligned, a repeated number is
+    # read from the first folder, and the first faces keep their crops
+    wild = tmp_path / "faces" / "celeba" / "img_celeba"
+    wild.mkdir()
+    Image.open(bush[1]).save(wild / "000002.jpg")  # 000002.jpg is already in img_align_celeba
+    Image.open(sorted((lfw / "George_W_Bush").glob("*.jpg"))[3]).save(wild / "000009.jpg")
+    with (tmp_path / "faces" / "celeba" / "identity_CelebA.txt").open("a") as labels:
+        labels.write("000009.jpg 12\n")
+    aligned_jobs = []
+    real_align_into = face_data._align_into
+    monkeypatch.setattr(face_data, "_align_into",
+                        lambda jobs, *args: (aligned_jobs.extend(jobs), real_align_into(jobs, *args)))
+    grown = face_data.align_source("celeba")
+    assert [Path(job[0]).name for job in aligned_jobs] == ["000009.jpg"]
+    assert grown.counts()["images"] == 9 and grown.identities.count("CelebA-12") == 4
+    assert sum(Path(p).parent.name == "img_celeba" for p in grown.paths) == 1
+    assert torch.equal(grown.crops[[grown.paths.index(p) for p in aligned.paths]], aligned.crops)
 
 
 def test_celeba_missing_or_malformed_is_a_sentence(tmp_path, monkeypatch):

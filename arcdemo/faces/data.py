@@ -2,16 +2,18 @@
 
 Every training face goes through :func:`arcdemo.faces.align.align_face` like LFW and uploads do, so training and
 testing share one geometry. Aligning costs ~15 ms a face (more when the CNN detector has to step in), so each
-source is aligned once, on every core, and cached under :func:`arcdemo.data.cache_dir` keyed by the source's file
-list and :data:`~arcdemo.faces.align.ALIGNMENT_KEY`. The cache also keeps, per image, how its face was found (for
-the no-face counts) and, for the first :data:`REFERENCE_PER_IDENTITY` faces of each identity, dlib's reference
-descriptor from the same detection: the LFW overlap check (:mod:`arcdemo.faces.overlap`) reads those.
+source is aligned once, on every core, and cached under :func:`arcdemo.data.cache_dir` by file path and
+:data:`~arcdemo.faces.align.ALIGNMENT_KEY` (a folder added later is the only thing aligned then). The cache also
+keeps, per image, how its face was found (for the no-face counts) and, for the first
+:data:`REFERENCE_PER_IDENTITY` faces of each identity, dlib's reference descriptor from the same detection: the LFW
+overlap check (:mod:`arcdemo.faces.overlap`) reads those.
 
 Sources and their layouts under ``<data root>/faces/``:
 
 - ``fiw/<family>_<member>/*.jpg`` -- FIW's tight 112 px crops (``assume_cropped``: never dropped);
 - ``celeba/identity_CelebA.txt`` + any folder of CelebA-numbered ``NNNNNN.jpg`` beside it (the official
-  ``img_align_celeba/``, or the slices ``assemble.sh`` builds); images without a face are skipped and counted.
+  ``img_align_celeba/``, the slices ``assemble.sh`` builds, more CelebA photos beside them); images without a
+  face are skipped and counted.
 
 Validation identities, never trained on: every 10th FIW family (whole families, so no relative of a validation
 person trains) and every CelebA identity whose number is divisible by 10. Identities with fewer than two usable
@@ -200,29 +202,21 @@ def _workers() -> int:
 
 
 def align_source(source: str) -> AlignedSource:
-    """Align every image of ``source`` once (all cores) and cache the result; later calls read the cache."""
-    from arcdemo.faces.align import ALIGNMENT_KEY
-
+    """Align every image of ``source`` once (all cores) and cache the result by file: images added to a source
+    later (another CelebA folder) are the only ones aligned on the next call."""
     files = source_files(source)
-    paths = [str(p.resolve()) for p in files.paths]
-    key = stable_key("\n".join(f"{p}\t{n}" for p, n in zip(paths, files.identities)))
-    cache = cache_dir() / f"faces-{source}-{ALIGNMENT_KEY}-{key}.safetensors"
-    stored = _read_cache(cache)
-    if stored:
-        return AlignedSource(source, tuple(paths), files.identities, stored["crops"], stored["detection"],
-                             stored["reference"], files.unlabelled)
     seen: dict[str, int] = {}
-    jobs = []
-    for path, name in zip(paths, files.identities):
-        jobs.append((path, source == "fiw", seen.get(name, 0) < REFERENCE_PER_IDENTITY))  # descriptors of the first
+    wanted = []  # reference descriptors of each identity's first images
+    for name in files.identities:
+        wanted.append(seen.get(name, 0) < REFERENCE_PER_IDENTITY)
         seen[name] = seen.get(name, 0) + 1
-    crops = torch.zeros(len(jobs), 3, 112, 112, dtype=torch.uint8)
-    detection = torch.full((len(jobs),), NO_FACE, dtype=torch.int64)
-    reference = torch.full((len(jobs), REFERENCE_DIM), float("nan"))
-    _align_into(jobs, range(len(jobs)), crops, detection, reference, f"aligning {source}")
-    _keep_first_references(reference, detection, files.identities)
-    _write_cache(cache, {"crops": crops, "detection": detection, "reference": reference})
-    return AlignedSource(source, tuple(paths), files.identities, crops, detection, reference, files.unlabelled)
+    folder = (faces_root() / source).resolve()
+    aligned = align_images(files.paths, f"faces-{source}-{stable_key(str(folder))}", reference=wanted,
+                           assume_cropped=source == "fiw")
+    reference = aligned.reference.clone()
+    _keep_first_references(reference, aligned.detection, files.identities)
+    return AlignedSource(source, aligned.paths, files.identities, aligned.crops, aligned.detection, reference,
+                         files.unlabelled)
 
 
 def _align_into(jobs: list, rows: Sequence[int], crops: torch.Tensor, detection: torch.Tensor,
@@ -272,15 +266,20 @@ def _keep_first_references(reference: torch.Tensor, detection: torch.Tensor, ide
         kept[name] = kept.get(name, 0) + 1
 
 
-def align_images(paths: Sequence[Path], cache_name: str, reference: bool = False) -> AlignedSource:
-    """Align evaluation photos (LFW, ORL: no ``assume_cropped``) once, with every image's reference descriptor
-    when ``reference``, cached as ``aligned-<cache_name>-<alignment key>``; rows come back in the order asked for.
+def align_images(paths: Sequence[Path], cache_name: str, reference: bool | Sequence[bool] = False,
+                 assume_cropped: bool = False) -> AlignedSource:
+    """Align photos once, with dlib's reference descriptor where ``reference`` asks (all, or per path), cached by
+    path as ``aligned-<cache_name>-<alignment key>``; rows come back in the order asked for, and a later call
+    aligns only the paths (and descriptors) the cache lacks.
 
     Both face models are then scored on exactly the same detections and landmarks.
     """
     from arcdemo.faces.align import ALIGNMENT_KEY
 
     keys = [str(Path(p).resolve()) for p in paths]
+    wants = [reference] * len(keys) if isinstance(reference, bool) else list(reference)
+    if len(wants) != len(keys):
+        raise ValueError(f"{len(wants)} reference flags for {len(keys)} paths")
     cache = cache_dir() / f"aligned-{cache_name}-{ALIGNMENT_KEY}.safetensors"
     stored = _read_cache(cache)
     names = stored["paths"].numpy().tobytes().decode().split("\n") if stored else []
@@ -288,8 +287,9 @@ def align_images(paths: Sequence[Path], cache_name: str, reference: bool = False
     crops = stored.get("crops", torch.empty(0, 3, 112, 112, dtype=torch.uint8))
     detection = stored.get("detection", torch.empty(0, dtype=torch.int64))
     descriptors = stored.get("reference", torch.empty(0, REFERENCE_DIM))  # NaN row = not computed yet
-    todo = [k for k in dict.fromkeys(keys) if k not in row
-            or (reference and detection[row[k]] != NO_FACE and descriptors[row[k]].isnan().any())]
+    asked = dict(zip(keys, wants))  # a path asked for twice keeps its last flag
+    todo = [k for k, want in asked.items() if k not in row
+            or (want and detection[row[k]] != NO_FACE and descriptors[row[k]].isnan().any())]
     if todo:
         new = [k for k in todo if k not in row]
         crops = torch.cat([crops, torch.zeros(len(new), 3, 112, 112, dtype=torch.uint8)])
@@ -298,8 +298,8 @@ def align_images(paths: Sequence[Path], cache_name: str, reference: bool = False
         for k in new:
             row[k] = len(names)
             names.append(k)
-        _align_into([(k, False, reference) for k in todo], [row[k] for k in todo], crops, detection, descriptors,
-                    f"aligning {cache_name}")
+        _align_into([(k, assume_cropped, asked[k]) for k in todo], [row[k] for k in todo], crops, detection,
+                    descriptors, f"aligning {cache_name}")
         encoded = torch.frombuffer(bytearray("\n".join(names).encode()), dtype=torch.uint8)
         _write_cache(cache, {"paths": encoded, "crops": crops, "detection": detection, "reference": descriptors})
     index = torch.tensor([row[k] for k in keys], dtype=torch.int64)
