@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -165,8 +166,31 @@ def initialise_from(model: EmbeddingModel, path: str | os.PathLike) -> list[str]
     matching = {k: v for k, v in weights.items() if k in target and target[k].shape == v.shape}
     matching |= {k: resample_kernel(v, target[k].shape[-2:]) for k, v in weights.items()
                  if k in target and k not in matching and _same_but_side(v.shape, target[k].shape)}
+    if not wraps:
+        matching |= {k: _rows_by_class(v, target[k], source.spec.class_names, model.spec.class_names)
+                     for k, v in weights.items() if k.startswith("head.") and k in target and k not in matching
+                     and _per_class(v.shape, target[k].shape, source.spec.num_classes, model.spec.num_classes)}
     model.load_state_dict(matching, strict=False)
     return list(matching)
+
+
+def _per_class(source: torch.Size, target: torch.Size, source_classes: int, target_classes: int) -> bool:
+    """A head tensor with the same rows per class (sub-centres) in both models, for other class lists."""
+    return (len(source) == len(target) and source[1:] == target[1:] and source[0] % source_classes == 0
+            and target[0] % target_classes == 0 and source[0] // source_classes == target[0] // target_classes)
+
+
+def _rows_by_class(source: torch.Tensor, target: torch.Tensor, source_names: Sequence[str],
+                   target_names: Sequence[str]) -> torch.Tensor:
+    """``target`` with the rows of every class that ``source`` also has copied over by class name: a face model
+    continued on more photos keeps the centres of the people it knew; new people keep their fresh rows."""
+    per = source.shape[0] // len(source_names)
+    row = {name: i for i, name in enumerate(source_names)}
+    out = target.clone()
+    for j, name in enumerate(target_names):
+        if name in row:
+            out[j * per:(j + 1) * per] = source[row[name] * per:(row[name] + 1) * per]
+    return out
 
 
 def _same_but_side(source: torch.Size, target: torch.Size) -> bool:

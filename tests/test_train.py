@@ -237,11 +237,30 @@ def test_tta_views_shift_by_one_pixel_with_reflected_borders():
     assert all(v.shape == x.shape for v in views)
 
 
-def face_model(size: int, **options: float) -> EmbeddingModel:
-    """A tiny MobileFaceNet face model (width 8, 16-D, 4 classes) for ``size`` px input and backbone ``options``."""
+def face_model(size: int, classes: str = "abcd", loss: str = "arcface", **options: float) -> EmbeddingModel:
+    """A tiny MobileFaceNet face model (width 8, 16-D) for ``size`` px input, one class per letter of ``classes``,
+    and backbone ``options``."""
     return EmbeddingModel(ModelSpec(
         dataset="faces", backbone="mobilefacenet", width=8, embedding_dim=16, in_channels=3, image_size=size,
-        class_names=tuple("abcd"), loss="arcface", margin=0.5, scale=32.0, extra={"input_size": size, **options}))
+        class_names=tuple(classes), loss=loss, margin=0.5, scale=32.0, subcentres=3,
+        extra={"input_size": size, **options}))
+
+
+def test_init_from_keeps_the_centres_of_the_people_it_knew(tmp_path):
+    """Continued on more photos (other people added, some gone), a face model's head keeps each known person's
+    centre (or sub-centres) by name; a new person keeps the fresh rows."""
+    from arcdemo.checkpoints import initialise_from, save_checkpoint
+
+    torch.manual_seed(0)
+    before = face_model(112, "abcd", loss="subcenter")
+    save_checkpoint(tmp_path / "four", before, {})
+    after = face_model(112, "cxab e", loss="subcenter")
+    fresh = after.head.weight.detach().clone()
+    assert "head.weight" in initialise_from(after, tmp_path / "four")
+    old, new = before.head.weight.detach().view(4, 3, 16), after.head.weight.detach().view(6, 3, 16)
+    for j, name in enumerate("cxab e"):
+        expected = old["abcd".index(name)] if name in "abcd" else fresh.view(6, 3, 16)[j]
+        assert torch.equal(new[j], expected), name
 
 
 def test_init_from_carries_a_face_model_to_another_input_size(tmp_path):
