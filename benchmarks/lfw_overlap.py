@@ -6,7 +6,9 @@
 For every training identity, the mean of dlib's centred reference descriptors of its first faces is compared with
 each LFW person's (``arcdemo.faces.overlap``); an identity whose best LFW person clears ``MATCH_COSINE`` and beats
 the runner-up by ``MATCH_MARGIN`` is excluded. The rule's two errors are measured on the sources first
-(``match_rates``: an identity's own held-back face hidden among the LFW people), for several rules.
+(``match_rates``: an identity's own held-back face hidden among the LFW people), for several rules. An identity
+the committed list already excludes stays excluded: photos added to a source change which faces are an identity's
+first, and a person once matched to LFW must not slip back into training on that.
 
 The report also counts how every face was found (HOG, its upsampled and padded passes, the CNN fallback, none), for
 LFW and each source: the no-face rate before the CNN fallback and after it.
@@ -34,7 +36,15 @@ import numpy as np  # noqa: E402
 
 from arcdemo.checkpoints import hardware, load_checkpoint  # noqa: E402
 from arcdemo.evaluate import verification_metrics  # noqa: E402
-from arcdemo.faces.data import EXCLUDED_FILE, REFERENCE_PER_IDENTITY, SOURCES, align_images, align_source, faces_root  # noqa: E402
+from arcdemo.faces.data import (  # noqa: E402
+    EXCLUDED_FILE,
+    REFERENCE_PER_IDENTITY,
+    SOURCES,
+    align_images,
+    align_source,
+    excluded_identities,
+    faces_root,
+)
 from arcdemo.faces.evaluate import embed_aligned, lfw_pairs, pair_scores  # noqa: E402
 from arcdemo.faces.overlap import MATCH_COSINE, MATCH_MARGIN, lfw_overlap, match_rates  # noqa: E402
 
@@ -74,20 +84,24 @@ def main() -> None:
                     "lfw_identities": len(set(lfw.identities)), "lfw_detection": lfw.counts(),
                     "rule": {"cosine": MATCH_COSINE, "margin": MATCH_MARGIN}, "sources": {}}
     excluded: dict[str, list[str]] = {}
+    before = excluded_identities()
     for source in SOURCES:
         aligned = align_source(source)
         matches = lfw_overlap(aligned, lfw)
-        excluded[source] = sorted(matches)
+        kept = sorted(set(before.get(source, ())) - set(matches))
+        excluded[source] = sorted({*matches, *kept})
         report["sources"][source] = {
             "identities": len(set(aligned.identities)),
             "detection": aligned.counts(),  # how each face was found: HOG passes, the CNN fallback, none
             "rates": match_rates(aligned, lfw, RULES),
-            "excluded": len(matches),
+            "excluded": len(excluded[source]),
+            "matched_now": len(matches),
+            "kept_from_before": kept,  # excluded by an earlier run of this command, not matched by this one
             "matches": {name: {"lfw": person, "cosine": cosine, "margin": margin}
                         for name, (person, cosine, margin) in sorted(matches.items())},
         }
-        print(f"{source}: {len(matches)} of {len(set(aligned.identities))} identities match an LFW person",
-              file=sys.stderr)
+        print(f"{source}: {len(matches)} of {len(set(aligned.identities))} identities match an LFW person, "
+              f"{len(kept)} more stay excluded from before", file=sys.stderr)
     if args.checkpoint:
         model, card = load_checkpoint(args.checkpoint)
         trained_on = card["config"]["dataset"].split("+")
@@ -99,7 +113,7 @@ def main() -> None:
         "rule": (f"dlib ResNet descriptors centred on LFW's mean; a training identity (unit mean of its first "
                  f"{REFERENCE_PER_IDENTITY} faces) matches the LFW person (unit mean of their faces, all 7,701 "
                  f"images of the 4,281 people in pairs.txt) whose cosine to it is ≥ {MATCH_COSINE} and exceeds the "
-                 f"runner-up's by ≥ {MATCH_MARGIN}"),
+                 f"runner-up's by ≥ {MATCH_MARGIN}; an identity once excluded stays excluded"),
         "command": report["command"], "created": report["created"],
         "counts": {s: len(v) for s, v in excluded.items()}, "excluded": excluded,
     }, indent=1) + "\n")
