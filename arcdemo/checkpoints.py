@@ -150,7 +150,8 @@ def initialise_from(model: EmbeddingModel, path: str | os.PathLike) -> list[str]
     resampled when the input size changed); returns the names copied.
 
     For two-stage recipes: features learned at high dimension, then a new low-D embedding layer and head (e.g. a
-    3-D CIFAR-10 sphere, where a cosine head trained from scratch stalls). Fails unless the backbones match.
+    3-D CIFAR-10 sphere, where a cosine head trained from scratch stalls), and for a face model continued on another
+    list of people: the head's rows are then matched by class name. Fails unless the backbones match.
     """
     source, _ = load_checkpoint(find_checkpoint(path))
     inner = WRAPPED_BACKBONES.get(model.spec.backbone)
