@@ -23,7 +23,8 @@ MANIFEST = Path(__file__).with_name("celeba_more.sha256")
 SOURCES = (
     # 6,300 in-the-wild photos of 299 people (20-30 each), as img_celeba/ of the official release
     ("matush97/faceRecognition", "e7ba6c0951ace22b43ef32fc903a7dae1babe55d", "Celeb", "img_celeba"),
-    # 46,715 aligned 178x218 crops named <identity>_<number>.jpg, five of every person with at least five
+    # 46,715 aligned 178x218 crops named <identity>_<number>.jpg, five of every person with at least five (a
+    # snapshot without files over 4 MiB makes git print "invalid object" for its celeba_identity_samples.csv: harmless)
     ("ShaharKSegal/CelebA_Samples", "2a68dac53f1a175a4716f615d7f096c8a6122482", "celeba_identity_samples",
      "img_celeba_samples"),
     # 6,000 aligned crops of 200 people, one folder each under train/validation/test
@@ -72,7 +73,8 @@ def main(argv: list[str]) -> int:
     expected = dict(line.split()[::-1] for line in MANIFEST.read_text().splitlines() if line.strip())
     labels = dict(line.split() for line in (dest / "identity_CelebA.txt").read_text().splitlines() if line.strip())
     for repo, commit, folder, target in SOURCES:
-        match = [g for g in gitdirs if repo.replace("/", "+") in str(g.resolve()) or g.resolve().name == repo]
+        names = {repo.replace("/", "+"), repo.split("/")[1]}  # a fetched snapshot's folder, or a clone's
+        match = [g for g in gitdirs if names & set(g.resolve().parts)]
         if not match:
             print(f"skipped {repo}: no snapshot of it given")
             continue
@@ -81,7 +83,7 @@ def main(argv: list[str]) -> int:
     bad = [path for path, digest in expected.items() if (dest / path).exists()
            and hashlib.sha256((dest / path).read_bytes()).hexdigest() != digest]
     extra = [p for f in {t for *_, t in SOURCES} for p in (dest / f).glob("*.jpg")
-             if str(p.relative_to(dest)) not in expected] if dest.exists() else []
+             if str(p.relative_to(dest)) not in expected]
     present = sum((dest / path).exists() for path in expected)
     if bad or extra:
         print(f"{len(bad)} files differ from the manifest, {len(extra)} are not in it: {(bad + extra)[:5]}")

@@ -34,7 +34,7 @@ def test_photos_keep_their_numbers_and_labels_are_checked(tmp_path):
                                           "samples/000103.jpg": b"c", "samples.csv": b"not a photo",
                                           "samples/readme.txt": b"x"})
     dest = tmp_path / "celeba" / "img_more"
-    (dest).mkdir(parents=True)
+    dest.mkdir(parents=True)
     (dest / "000102.jpg").write_bytes(b"kept")
     assert celeba_more.extract(tmp_path / "repo" / ".git", commit, "samples", dest, labels) == 2
     assert sorted(p.name for p in dest.iterdir()) == ["000101.jpg", "000102.jpg", "000103.jpg"]

@@ -213,10 +213,9 @@ def align_source(source: str) -> AlignedSource:
     folder = (faces_root() / source).resolve()
     aligned = align_images(files.paths, f"faces-{source}-{stable_key(str(folder))}", reference=wanted,
                            assume_cropped=source == "fiw")
-    reference = aligned.reference.clone()
-    _keep_first_references(reference, aligned.detection, files.identities)
-    return AlignedSource(source, aligned.paths, files.identities, aligned.crops, aligned.detection, reference,
-                         files.unlabelled)
+    _keep_first_references(aligned.reference, aligned.detection, files.identities)  # rows copied out of the cache
+    return AlignedSource(source, aligned.paths, files.identities, aligned.crops, aligned.detection,
+                         aligned.reference, files.unlabelled)
 
 
 def _align_into(jobs: list, rows: Sequence[int], crops: torch.Tensor, detection: torch.Tensor,
