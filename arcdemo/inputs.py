@@ -12,6 +12,7 @@ imports gradio; torch/torchvision are imported inside the functions that return 
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -327,12 +328,20 @@ ZIP_MAX_FILES = 20_000
 ZIP_MAX_CLASSES = 100
 
 
+@functools.lru_cache(maxsize=32)
+def _archive_digest(path: str, size: int, mtime_ns: int) -> str:
+    """The archive's content hash, named by its path, size and time, so the several handlers that see one upload
+    (defaults, sliders, Train) read the file once."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def unpack_image_zip(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
     """A zip of class folders (``<class>/<image>``, optionally inside one top folder, or ``train/`` and ``test/``
     folders of them) → the folder to train on, unpacked under ``destination`` (a folder named by the archive's
     hash, reused when the same archive comes again). Bounded in size, file count and classes; anything unusable
     raises InputError with a sentence."""
-    import hashlib
     import shutil
     import tempfile
     import zipfile
@@ -361,7 +370,8 @@ def unpack_image_zip(source: str | os.PathLike, destination: str | os.PathLike) 
             name = Path(member.filename)
             if name.is_absolute() or ".." in name.parts:
                 raise InputError(f"{path.name} has a file outside its folder ({member.filename}).")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        stat = path.stat()
+        digest = _archive_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         target = Path(destination) / digest
         if not target.is_dir():
             Path(destination).mkdir(parents=True, exist_ok=True)

@@ -120,6 +120,8 @@ def test_a_zip_unpacks_once_and_steps_into_its_top_folder(tmp_path: Path) -> Non
     assert root.name == "my pets" and image_folder_layout(root).class_names == ("cat", "dog")
     assert unpack_image_zip(archive, tmp_path / "uploads") == root  # same archive, same folder
     assert len(list((tmp_path / "uploads").iterdir())) == 1
+    _zip(archive, _folder(tmp_path / "more", {"cat": 3, "dog": 3, "owl": 3}), prefix="my pets/")  # same name
+    assert image_folder_layout(unpack_image_zip(archive, tmp_path / "uploads")).class_names == ("cat", "dog", "owl")
 
 
 @pytest.mark.parametrize(
