@@ -32,6 +32,8 @@ _FACES = dict(dataset="fiw", dim=128, image_size=64, epochs=25, batch_size=128, 
 _FACES_LARGE = dict(_FACES, dataset="fiw+celeba", image_size=96, epochs=24, margin_warmup_steps=672)
 # The fine-tunes after it (runs 3-5 below): 112 px, 8 epochs to a peak rate of 0.02, the whole margin from step 1.
 _FACES_112_FINETUNE = dict(_FACES_LARGE, image_size=112, epochs=8, lr=0.02, margin_warmup_steps=0)
+# Continuing a finished face model (runs 7-9 below): ArcFace, 4 epochs to a peak rate of 0.01, dropout 0.6.
+_FACES_CONTINUE = dict(_FACES_112_FINETUNE, loss="arcface", margin=0.5, scale=32.0, epochs=4, lr=0.01, dropout=0.6)
 
 PRESETS: dict[str, TrainConfig] = {
     **{
@@ -99,8 +101,7 @@ PRESETS: dict[str, TrainConfig] = {
     #    "continued" is the same run without the teacher, its control. Validation +0.27 pp over the control, LFW
     #    unchanged: not shipped (README, "The reference as a teacher").
     **{
-        name: TrainConfig(loss="arcface", margin=0.5, scale=32.0, **{**_FACES_112_FINETUNE, "epochs": 4, "lr": 0.01},
-                          dropout=0.6, distill=distill, init_from="runs/faces-arcface-celeba-112px-dropout60")
+        name: TrainConfig(**_FACES_CONTINUE, distill=distill, init_from="runs/faces-arcface-celeba-112px-dropout60")
         for name, distill in (("faces-arcface-continued", 0.0), ("faces-arcface-distilled", 100.0))
     },
     # 8. The continued recipe again on more photos: CelebA's own numbered photos from three more public
@@ -108,15 +109,11 @@ PRESETS: dict[str, TrainConfig] = {
     #    people. Same config as "continued", other data: the card's data counts tell them apart; known people keep
     #    their class centres (checkpoints.initialise_from). 56 min here. Runs 7 and 8 started from run 6 while it
     #    was shipped, so their cards read init_from "faces-arcface".
-    "faces-arcface-more-photos": TrainConfig(loss="arcface", margin=0.5, scale=32.0,
-                                             **{**_FACES_112_FINETUNE, "epochs": 4, "lr": 0.01}, dropout=0.6,
-                                             init_from="runs/faces-arcface-celeba-112px-dropout60"),
+    "faces-arcface-more-photos": TrainConfig(**_FACES_CONTINUE, init_from="runs/faces-arcface-celeba-112px-dropout60"),
     # 9. (shipped) Run 8 had met the added photos for only 4 epochs (batch accuracy under the margin still ~73% at
     #    its end): the same recipe for 6 more epochs on the same data. Validation 92.39% / EER 7.89% against run 8's
     #    92.07% / 8.16% (cohort scores, 3 × 60,000 pairs); 82 min here.
-    "faces-arcface-longer": TrainConfig(loss="arcface", margin=0.5, scale=32.0,
-                                        **{**_FACES_112_FINETUNE, "epochs": 6, "lr": 0.01}, dropout=0.6,
-                                        init_from="runs/faces-arcface-more-photos"),
+    "faces-arcface-longer": TrainConfig(**{**_FACES_CONTINUE, "epochs": 6}, init_from="runs/faces-arcface-more-photos"),
     # ORL's 40 people on S² for Explore and Classify: a 128→64→ReLU→3 neck and a 3-D ArcFace head on the frozen
     # shipped face model (aligned photos 1-7 train, 8-10 test), with exactly the options `python -m arcdemo train
     # --dataset orl --loss arcface` picks for 280 training images (small_data: batch 32, ~400 steps, the margin
