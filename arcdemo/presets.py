@@ -32,7 +32,7 @@ _FACES = dict(dataset="fiw", dim=128, image_size=64, epochs=25, batch_size=128, 
 _FACES_LARGE = dict(_FACES, dataset="fiw+celeba", image_size=96, epochs=24, margin_warmup_steps=672)
 # The fine-tunes after it (runs 3-5 below): 112 px, 8 epochs to a peak rate of 0.02, the whole margin from step 1.
 _FACES_112_FINETUNE = dict(_FACES_LARGE, image_size=112, epochs=8, lr=0.02, margin_warmup_steps=0)
-# Continuing a finished face model (runs 7-9 below): ArcFace, 4 epochs to a peak rate of 0.01, dropout 0.6.
+# Continuing a finished face model (runs 7-10 below): ArcFace, 4 epochs to a peak rate of 0.01, dropout 0.6.
 _FACES_CONTINUE = dict(_FACES_112_FINETUNE, loss="arcface", margin=0.5, scale=32.0, epochs=4, lr=0.01, dropout=0.6)
 
 PRESETS: dict[str, TrainConfig] = {
