@@ -202,6 +202,7 @@ class FaceNeck(nn.Module):
         super().__init__()
         self.face = MobileFaceNet(face_dim, in_channels, width, input_size)
         self.face.requires_grad_(False)
+        self.face.eval()  # from the start: the trainer embeds its training views before the first step
         self.neck = nn.Sequential(nn.Linear(face_dim, hidden), nn.ReLU(inplace=True), *embedding_layer(hidden,
                                                                                                         embedding_dim))
 
@@ -210,7 +211,12 @@ class FaceNeck(nn.Module):
         self.face.eval()
         return self
 
+    @torch.no_grad()
+    def face_embeddings(self, x: torch.Tensor) -> torch.Tensor:
+        """Unit embeddings (N, face_dim) of prepared images by the frozen face network: what the neck takes."""
+        return F.normalize(self.face(x).float(), dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            face = F.normalize(self.face(x).float(), dim=1)
-        return self.neck(face)
+        """Prepared images (N, C, H, W), or their ``face_embeddings`` (N, face_dim) computed before: the face network
+        never changes, so the trainer runs it once per image view instead of on every batch."""
+        return self.neck(x if x.dim() == 2 else self.face_embeddings(x))

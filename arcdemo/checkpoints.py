@@ -271,11 +271,12 @@ def load_training_state(path: Path, model: EmbeddingModel, optimizer: torch.opti
     except (SafetensorError, OSError, KeyError, ValueError) as error:
         raise CheckpointError(f"{path} is not a usable resume state: {error}") from None
     if config is not None:
-        changed = sorted(
-            k for k in set(config) | set(saved.config or {}) if (saved.config or {}).get(k) != config.get(k)
+        saved_config = saved.config or {}
+        changed = sorted(  # a field added since the state was saved is not a difference: such states stay resumable
+            k for k in set(config) | set(saved_config) if k in saved_config and saved_config[k] != config.get(k)
         )
         if changed:
-            was = ", ".join(f"{k} {(saved.config or {}).get(k)!r} → {config.get(k)!r}" for k in changed[:4])
+            was = ", ".join(f"{k} {saved_config.get(k)!r} → {config.get(k)!r}" for k in changed[:4])
             raise CheckpointError(
                 f"{path} was saved by a run with another config ({was}); resume with the same options, "
                 "or delete the file to start over"

@@ -82,8 +82,11 @@ class EmbeddingModel(nn.Module):
         return self.head(embeddings, labels), embeddings
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, C, H, W) → normalised channels-last float input on the model's device."""
+        """uint8 (N, C, H, W) → normalised channels-last float input on the model's device. (N, D) float input is a
+        frozen face network's embeddings (``FaceNeck.face_embeddings``), already what the backbone takes."""
         device = next(self.parameters()).device
+        if images.dim() == 2:
+            return images.to(device)
         x = normalise(images.to(device), self.spec.dataset, self.spec.mean_std)
         return x.contiguous(memory_format=torch.channels_last)
 

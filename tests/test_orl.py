@@ -69,6 +69,32 @@ def test_a_neck_run_freezes_the_shipped_face_model_unless_told_otherwise():
     assert (config.backbone, config.init_from) == ("face_neck", catalog.FACE_MODEL)
 
 
+def test_a_neck_run_embeds_each_training_view_once_and_learns_on_the_sphere(monkeypatch):
+    """ORL's shipped 3-D recipe: the frozen face network embeds 8 augmented views of each training photo and the test
+    photos once (not every batch), the neck learns from those, and the face network's weights and BatchNorm
+    statistics stay the shipped ones."""
+    require_data("faces", "orl")
+    from arcdemo.backbones import FaceNeck
+    from arcdemo.presets import preset
+
+    embedded = []
+    face_embeddings = FaceNeck.face_embeddings
+
+    def counted(self, x):
+        embedded.append(len(x))
+        return face_embeddings(self, x)
+
+    monkeypatch.setattr(FaceNeck, "face_embeddings", counted)
+    done = list(train(preset("orl-arcface-3d", sample_every=100, sample_size=40)))[-1]
+    assert done.config.neck_views == 8 and done.steps == 50 * (280 // 32)
+    assert sum(embedded) == 8 * 280 + 120 + 120  # training views, test photos (epochs, snapshots), final evaluation
+    assert done.evaluation.metrics["accuracy"] >= 0.9  # 97% for the shipped orl-arcface-3d
+    face, _ = load_checkpoint(find_checkpoint(catalog.FACE_MODEL))
+    trained = done.model.state_dict()
+    assert all(torch.equal(trained[k.replace("backbone.", "backbone.face.", 1)], v)
+               for k, v in face.state_dict().items() if k.startswith("backbone."))
+
+
 def lfw_photo(person: str, index: int = 0) -> Path:
     return sorted(require_data("faces", "lfw", person).glob("*.jpg"))[index]
 

@@ -130,6 +130,26 @@ def test_resume_keeps_history_and_clock_and_refuses_another_recipe(small_mnist, 
     run(tiny(sample_every=0, epochs=3, device="cpu"), small_mnist, resume_path=state)  # where it runs may change
 
 
+def test_a_state_saved_before_a_config_field_existed_still_resumes(small_mnist, tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    config = tiny(sample_every=0)
+    state = tmp_path / "run.resume.safetensors"
+    seen = []
+    for event in train(config, data=small_mnist, should_stop=lambda: len(seen) >= 20, resume_path=state):
+        if isinstance(event, StepEvent):
+            seen.append(event)
+    with safe_open(str(state), framework="pt") as f:
+        metadata, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    older = {k: v for k, v in json.loads(metadata["config"]).items() if k != "neck_views"}
+    save_file(tensors, str(state), metadata={**metadata, "config": json.dumps(older)})
+    resumed = [e.step for e in run(config, small_mnist, resume_path=state) if isinstance(e, StepEvent)]
+    assert resumed == list(range(21, 41))
+
+
 def test_init_from_starts_a_low_d_run_on_high_d_features(small_mnist, tmp_path):
     """Two-stage recipe: the backbone's features come from a 16-D run, the 3-D embedding layer and head are new."""
     from arcdemo.checkpoints import CheckpointError, initialise_from, save_checkpoint
