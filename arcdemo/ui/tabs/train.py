@@ -606,7 +606,7 @@ DATASET_INFO = (
     "MNIST: 60,000 digits, the quickest to watch settle. CIFAR-10 (~20 s an epoch on a CPU at width 16): ArcFace "
     "needs s ≈ 16 and a margin warm-up there (the sliders switch to m = 0.2, s = 16), and at 3-D cosine heads trained "
     "from scratch stall (Softmax draws a 3-D CIFAR-10 sphere; docs/loss_study.md). ORL: 40 people on a small neck over "
-    "the frozen face model, about a minute. Your images: a zip of class folders; the settings follow its size"
+    "the frozen face model, under half a minute. Your images: a zip of class folders; the settings follow its size"
 )
 
 
