@@ -1,6 +1,6 @@
 """How many cached augmented views a neck on the frozen face network needs: ORL's shipped 3-D recipe
-(``--preset orl-arcface-3d``: 50 epochs of 8 steps of 32 photos) with the face embeddings of 2, 8 or 32 views of each
-training photo computed once, against the frozen network run on every batch's fresh augmentation (0).
+(``--preset orl-arcface-3d``: 50 epochs of 8 steps of 32 photos) with the face embeddings of 8, 16 or 32 views of
+each training photo computed once, against the frozen network run on every batch's fresh augmentation (0).
 
     python benchmarks/neck_views.py             # ~6 min on 2 CPU cores, after ORL is aligned (cached)
 
