@@ -123,6 +123,13 @@ PRESETS: dict[str, TrainConfig] = {
     #     3 × 60,000 pairs): the same step as run 10's, not a larger one; 94 min here.
     "faces-arcface-longer-3": TrainConfig(**{**_FACES_CONTINUE, "epochs": 7, "lr": 0.02},
                                           init_from="runs/faces-arcface-longer-2"),
+    # 12. The teacher again, on the larger set: run 11 plus 3 epochs at a peak rate of 0.01 with the reference's pull
+    #     (weight 100, on the 28,331 training faces whose descriptor the alignment cache holds: the first three of
+    #     each person), and its control, the same 3 epochs without it (same seed, so the same batches).
+    **{
+        name: TrainConfig(**{**_FACES_CONTINUE, "epochs": 3}, distill=distill, init_from="runs/faces-arcface-longer-3")
+        for name, distill in (("faces-arcface-continued-2", 0.0), ("faces-arcface-distilled-2", 100.0))
+    },
     # ORL's 40 people on S² for Explore and Classify: a 128→64→ReLU→3 neck and a 3-D ArcFace head on the frozen
     # shipped face model (aligned photos 1-7 train, 8-10 test), with exactly the options `python -m arcdemo train
     # --dataset orl --loss arcface` picks for 280 training images (small_data: batch 32, ~400 steps, the margin
