@@ -191,7 +191,7 @@ def command_train(args: argparse.Namespace) -> dict:
 
     from arcdemo.checkpoints import save_checkpoint, shipped_dir
     from arcdemo.data import FACE_DATASETS, IMAGE_FOLDER, image_folder_layout
-    from arcdemo.train import DoneEvent, EpochEvent, StepEvent, run_card, train
+    from arcdemo.train import DoneEvent, EpochEvent, StepEvent, ViewsEvent, run_card, train
 
     try:
         config = _config_from(args)
@@ -225,6 +225,9 @@ def command_train(args: argparse.Namespace) -> dict:
                 if event.stuck and not said_stuck and rank == 0:  # once, in full; the bar keeps the short form
                     bar.write(f"step {event.step}: {event.stuck}", file=sys.stderr)
                     said_stuck = True
+            elif isinstance(event, ViewsEvent) and event.done == event.total:
+                bar.write(f"the frozen face network embedded {event.total} view(s) of {event.photos:,} training photos "
+                          f"({event.elapsed_s:.0f} s)", file=sys.stderr)
             elif isinstance(event, EpochEvent):
                 bar.write(
                     f"epoch {event.epoch}: {measure} {event.test_accuracy:.4f} ({event.elapsed_s:.0f} s)",

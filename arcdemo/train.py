@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -215,6 +215,17 @@ class EpochEvent:
 
 
 @dataclass(frozen=True)
+class ViewsEvent:
+    """A frozen-face neck's preparation before its first step: ``done`` of ``total`` augmented views of every one of
+    ``photos`` training photos embedded by the face network (seconds to a minute that would otherwise show nothing)."""
+
+    done: int
+    total: int
+    photos: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
 class DoneEvent:
     """The end: the model (rank 0 only; None elsewhere) and its test evaluation; ``stopped`` if cancelled."""
 
@@ -229,7 +240,7 @@ class DoneEvent:
     history: dict = field(default_factory=dict)
 
 
-Event = StepEvent | SampleEvent | EpochEvent | DoneEvent
+Event = StepEvent | SampleEvent | EpochEvent | ViewsEvent | DoneEvent
 
 
 class TrainingDiverged(RuntimeError):
@@ -319,15 +330,18 @@ def frozen_features(model: EmbeddingModel, images: torch.Tensor, augment: Callab
 
 def frozen_views(
     model: EmbeddingModel, split: Split, augment: Callable | None, views: int, generator: torch.Generator,
-    should_stop: Callable[[], bool],
-) -> torch.Tensor | None:
-    """(views, N, D): the face embeddings of ``views`` augmented versions of every training image (one, as it is,
-    without augmentation), drawn from in place of a fresh augmentation per batch; None when stopped meanwhile."""
+    should_stop: Callable[[], bool], start: float,
+) -> Generator[ViewsEvent, None, torch.Tensor | None]:
+    """Yields a ``ViewsEvent`` per view, then returns (views, N, D): the face embeddings of ``views`` augmented
+    versions of every training image (one, as it is, without augmentation), drawn from in place of a fresh
+    augmentation per batch; None when stopped meanwhile."""
+    total = views if augment is not None else 1
     drawn = []
-    for _ in range(views if augment is not None else 1):
+    for _ in range(total):
         if should_stop():
             return None
         drawn.append(frozen_features(model, split.images, augment, generator))
+        yield ViewsEvent(len(drawn), total, len(split), time.perf_counter() - start)
     return torch.stack(drawn)
 
 
@@ -424,9 +438,11 @@ def train(
     start = time.perf_counter() - wall_before  # a resumed run's clock goes on from where it stopped
     cached_views, test_inputs = None, test_split  # the frozen face network's work is on the clock too
     if config.neck_views and hasattr(model.backbone, "face_embeddings") and not (config.mixup or config.cutmix):
-        cached_views = frozen_views(model, train_split, augment, config.neck_views,
-                                    torch.Generator(device=device).manual_seed(config.seed), should_stop)
-        test_inputs = replace(test_inputs, images=frozen_features(model, test_inputs.images))
+        cached_views = yield from frozen_views(model, train_split, augment, config.neck_views,
+                                               torch.Generator(device=device).manual_seed(config.seed), should_stop,
+                                               start)
+        if cached_views is not None:  # stopped meanwhile: the one evaluation embeds the test photos itself
+            test_inputs = replace(test_inputs, images=frozen_features(model, test_inputs.images))
     sample = test_inputs.subset(config.sample_size, seed=config.seed).to(device)  # the live snapshots' points
     step = first_step = epochs_done * steps_per_epoch
     stopped = False

@@ -13,7 +13,7 @@ from PIL import Image
 from arcdemo import catalog
 from arcdemo.checkpoints import find_checkpoint, initialise_from, load_checkpoint
 from arcdemo.model import EmbeddingModel, ModelSpec
-from arcdemo.train import StepEvent, TrainConfig, stuck_at_chance, train
+from arcdemo.train import StepEvent, TrainConfig, ViewsEvent, stuck_at_chance, train
 from tests.conftest import REPO, require_data
 
 
@@ -85,14 +85,34 @@ def test_a_neck_run_embeds_each_training_view_once_and_learns_on_the_sphere(monk
         return face_embeddings(self, x)
 
     monkeypatch.setattr(FaceNeck, "face_embeddings", counted)
-    done = list(train(preset("orl-arcface-3d", sample_every=100, sample_size=40)))[-1]
+    events = list(train(preset("orl-arcface-3d", sample_every=100, sample_size=40)))
+    done = events[-1]
     assert done.config.neck_views == 8 and done.steps == 50 * (280 // 32)
+    views = [i for i, e in enumerate(events) if isinstance(e, ViewsEvent)]
+    assert [(events[i].done, events[i].total, events[i].photos) for i in views] == [(k, 8, 280) for k in range(1, 9)]
+    assert views[-1] < min(i for i, e in enumerate(events) if isinstance(e, StepEvent))  # shown before step 1
     assert sum(embedded) == 8 * 280 + 120 + 120  # training views, test photos (epochs, snapshots), final evaluation
     assert done.evaluation.metrics["accuracy"] >= 0.9  # 97% for the shipped orl-arcface-3d
     face, _ = load_checkpoint(find_checkpoint(catalog.FACE_MODEL))
     trained = done.model.state_dict()
     assert all(torch.equal(trained[k.replace("backbone.", "backbone.face.", 1)], v)
                for k, v in face.state_dict().items() if k.startswith("backbone."))
+
+
+def test_stop_while_the_face_network_embeds_the_views_ends_before_the_first_step():
+    """Stop pressed during a neck's preparation: no step is taken, the rest of the views are not embedded, and the
+    one evaluation still reports on the untrained neck."""
+    require_data("faces", "orl")
+    from arcdemo.presets import preset
+
+    events: list = []
+    stop_after_two = lambda: sum(isinstance(e, ViewsEvent) for e in events) >= 2  # noqa: E731
+    for event in train(preset("orl-arcface-3d", sample_every=0), should_stop=stop_after_two):
+        events.append(event)
+    done = events[-1]
+    assert [e.done for e in events if isinstance(e, ViewsEvent)] == [1, 2]
+    assert done.stopped and done.steps == 0 and not any(isinstance(e, StepEvent) for e in events)
+    assert len(done.evaluation.labels) == 120
 
 
 def lfw_photo(person: str, index: int = 0) -> Path:

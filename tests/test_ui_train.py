@@ -93,6 +93,23 @@ def test_a_broken_run_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
             pass
 
 
+def test_the_face_networks_preparation_shows_in_the_progress_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import arcdemo.train
+
+    def preparing(config, should_stop, **kwargs):  # noqa: ANN001, ANN202, ARG001
+        for done in (1, 2):
+            yield arcdemo.train.ViewsEvent(done, 8, 280, 1.5 * done)
+        raise arcdemo.train.TrainingDiverged("loss became nan at step 1 (epoch 1); lower the learning rate")
+
+    monkeypatch.setattr(arcdemo.train, "train", preparing)
+    statuses = []
+    with pytest.raises(TrainingFailed):
+        for update in train_stream(training_config(settings()), refresh_s=0.01):
+            statuses.append(update.status)
+    assert any("embeds every training photo once: view 1 of 8 of 280 photos · 2 s" in s for s in statuses)
+    assert any('style="width:25.0%"' in s and "view 2 of 8" in s for s in statuses)
+
+
 def test_the_servers_time_limit_stops_a_run_and_the_session_end_deletes_its_files(
     tiny_world: TinyWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -271,7 +271,7 @@ def train_stream(
     last update carries the trained model (usable in the other tabs) and its checkpoint files.
     """
     from arcdemo import viz
-    from arcdemo.train import DoneEvent, EpochEvent, SampleEvent, StepEvent
+    from arcdemo.train import DoneEvent, EpochEvent, SampleEvent, StepEvent, ViewsEvent
 
     prefix = f"{label}: " if label else ""
     series = ("step", "loss", "train_accuracy", "test_step", "test_accuracy", "test_views")
@@ -312,6 +312,8 @@ def train_stream(
                     history["train_accuracy"].append(event.train_accuracy)
                 elif isinstance(event, SampleEvent):
                     sample, changed = event, True
+                elif isinstance(event, ViewsEvent):  # shown at once: there are only a handful
+                    yield TrainUpdate(_views_html(event, prefix, stop.is_set()))
                 elif isinstance(event, EpochEvent):
                     history["test_step"].append(last_step.step if last_step else 0)
                     history["test_accuracy"].append(event.test_accuracy)
@@ -355,6 +357,14 @@ def _aligned_note(config: TrainConfig) -> str:
 
 def _limit_text() -> str:
     return f"this server allows {MAX_TRAIN_S:.0f} s per training (ARCDEMO_MAX_TRAIN_S)"
+
+
+def _views_html(views: Any, prefix: str, stopping: bool) -> str:
+    text = (f"{prefix}the frozen face network embeds every training photo once: view {views.done} of {views.total} "
+            f"of {views.photos:,} photos · {views.elapsed_s:.0f} s")
+    if stopping:
+        text += " · stopping, then one evaluation on the test set…"
+    return progress_html(views.done / views.total, text)
 
 
 def _step_html(step: Any, config: TrainConfig, prefix: str, stopping: bool, timed_out: bool = False) -> str:
