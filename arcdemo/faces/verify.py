@@ -76,7 +76,7 @@ def cohort_offsets(vectors: np.ndarray, cohort: np.ndarray | None, size: int) ->
 def embed_crops(model: EmbeddingModel, crops: torch.Tensor) -> np.ndarray:
     """Unit embeddings (N, D) of aligned uint8 112 px crops: resized to the model's input, flip-TTA."""
     images = resize_images(crops, model.spec.image_size)
-    return F.normalize(model.embed(images, batch_size=256, flip_tta=True), dim=1).cpu().numpy()
+    return F.normalize(model.embed(images, flip_tta=True), dim=1).cpu().numpy()
 
 
 @dataclass(frozen=True)
