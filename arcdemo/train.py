@@ -318,13 +318,14 @@ def _optimizer(model: EmbeddingModel, config: TrainConfig) -> torch.optim.Optimi
 
 def frozen_features(model: EmbeddingModel, images: torch.Tensor, augment: Callable | None = None,
                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """A neck model's face embeddings (N, D) of uint8 images (each batch augmented first, given ``augment``): the
-    frozen face network's part of its work, done once, in the model's ``inference_batch``."""
+    """A neck model's face embeddings (N, D) of uint8 images (augmented first, given ``augment``, 32 at a time: the
+    random draws behind the shipped neck and benchmarks/neck_views.py): the frozen face network's part of its work,
+    done once, in the model's ``inference_batch``."""
     chunks = []
-    for start in range(0, len(images), model.inference_batch):
-        batch = images[start : start + model.inference_batch]
+    for start in range(0, len(images), 32):
+        batch = images[start : start + 32]
         batch = batch if augment is None else augment(batch, generator)
-        chunks.append(model.backbone.face_embeddings(model.prepare(batch)))
+        chunks += [model.backbone.face_embeddings(model.prepare(part)) for part in batch.split(model.inference_batch)]
     return torch.cat(chunks)
 
 
