@@ -316,14 +316,16 @@ def _optimizer(model: EmbeddingModel, config: TrainConfig) -> torch.optim.Optimi
     return torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
 
 
+NECK_DRAW_CHUNK = 32  # photos augmented per random draw for a neck's views (the draws its shipped results rest on)
+
+
 def frozen_features(model: EmbeddingModel, images: torch.Tensor, augment: Callable | None = None,
                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """A neck model's face embeddings (N, D) of uint8 images (augmented first, given ``augment``, 32 at a time: the
-    random draws behind the shipped neck and benchmarks/neck_views.py): the frozen face network's part of its work,
-    done once, in the model's ``inference_batch``."""
+    """A neck model's face embeddings (N, D) of uint8 images (augmented first, given ``augment``, in chunks of
+    ``NECK_DRAW_CHUNK``): the frozen face network's part of its work, done once, in the model's ``inference_batch``."""
     chunks = []
-    for start in range(0, len(images), 32):
-        batch = images[start : start + 32]
+    for start in range(0, len(images), NECK_DRAW_CHUNK):
+        batch = images[start : start + NECK_DRAW_CHUNK]
         batch = batch if augment is None else augment(batch, generator)
         chunks += [model.backbone.face_embeddings(model.prepare(part)) for part in batch.split(model.inference_batch)]
     return torch.cat(chunks)

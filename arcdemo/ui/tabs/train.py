@@ -313,7 +313,7 @@ def train_stream(
                 elif isinstance(event, SampleEvent):
                     sample, changed = event, True
                 elif isinstance(event, ViewsEvent):  # shown at once: there are only a handful
-                    yield TrainUpdate(_views_html(event, prefix, stop.is_set()))
+                    yield TrainUpdate(_views_html(event, prefix, stop.is_set(), timed_out))
                 elif isinstance(event, EpochEvent):
                     history["test_step"].append(last_step.step if last_step else 0)
                     history["test_accuracy"].append(event.test_accuracy)
@@ -359,12 +359,17 @@ def _limit_text() -> str:
     return f"this server allows {MAX_TRAIN_S:.0f} s per training (ARCDEMO_MAX_TRAIN_S)"
 
 
-def _views_html(views: Any, prefix: str, stopping: bool) -> str:
+def _stopping_text(stopping: bool, timed_out: bool) -> str:
+    """What the progress line adds once a run is told to stop (Stop, or the server's time limit)."""
+    if timed_out:
+        return f" · stopping: {_limit_text()}; then one evaluation on the test set…"
+    return " · stopping, then one evaluation on the test set…" if stopping else ""
+
+
+def _views_html(views: Any, prefix: str, stopping: bool, timed_out: bool = False) -> str:
     text = (f"{prefix}the frozen face network embeds every training photo once: view {views.done} of {views.total} "
             f"of {views.photos:,} photos · {views.elapsed_s:.0f} s")
-    if stopping:
-        text += " · stopping, then one evaluation on the test set…"
-    return progress_html(views.done / views.total, text)
+    return progress_html(views.done / views.total, text + _stopping_text(stopping, timed_out))
 
 
 def _step_html(step: Any, config: TrainConfig, prefix: str, stopping: bool, timed_out: bool = False) -> str:
@@ -375,10 +380,8 @@ def _step_html(step: Any, config: TrainConfig, prefix: str, stopping: bool, time
     )
     if step.stuck:
         text += f" · {step.stuck}"
-    if timed_out:
-        text += f" · stopping: {_limit_text()}; then one evaluation on the test set…"
-    elif stopping:
-        text += " · stopping, then one evaluation on the test set…"
+    if stopping or timed_out:
+        text += _stopping_text(stopping, timed_out)
     elif step.step == step.total_steps:
         text += " · evaluating on the test set…"
     return progress_html(step.step / step.total_steps, text)
