@@ -92,8 +92,8 @@ class EmbeddingModel(nn.Module):
 
     @property
     def inference_batch(self) -> int:
-        """Images per forward pass when embedding: MobileFaceNet on a CPU runs 3× faster per image at 16 than at
-        256 (benchmarks/embed_batch.py: 223 against 71 images/s with flip-TTA on 2 cores); the other networks
+        """Images per forward pass when embedding: MobileFaceNet on a CPU runs 2.4× faster per image at 16 than
+        at 256 (benchmarks/embed_batch.py: 252 against 107 images/s with flip-TTA on 2 cores); the other networks
         measured flat, and a GPU wants large batches."""
         face = self.spec.backbone in ("mobilefacenet", FACE_NECK)
         return 16 if face and next(self.parameters()).device.type == "cpu" else 256

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from arcdemo.checkpoints import find_checkpoint, load_checkpoint
+from arcdemo.checkpoints import find_checkpoint, hardware, load_checkpoint
 
 MODELS = {"mnist-arcface-128d": dict(shift_tta=True), "cifar10-arcface-512d": dict(flip_tta=True, shift_tta=True),
           "faces-arcface": dict(flip_tta=True)}
@@ -57,8 +55,7 @@ def main() -> None:
     OUT.write_text(json.dumps({
         "command": " ".join(["python benchmarks/embed_batch.py", *sys.argv[1:]]), "images": args.images,
         "repeats": args.repeats,
-        "images_per_second": results, "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+        "images_per_second": results, "threads": torch.get_num_threads(), "hardware": hardware(),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }, indent=2) + "\n")
     print(f"wrote {OUT}")
