@@ -130,6 +130,13 @@ PRESETS: dict[str, TrainConfig] = {
         name: TrainConfig(**{**_FACES_CONTINUE, "epochs": 3}, distill=distill, init_from="runs/faces-arcface-longer-3")
         for name, distill in (("faces-arcface-continued-2", 0.0), ("faces-arcface-distilled-2", 100.0))
     },
+    # 13. A restart: continuations at a peak rate of 0.01-0.02 stopped moving (run 12's control: no difference on
+    #     every validation pair), and a network warm-started on the smaller set may generalise worse than one the
+    #     full set shaped at a high rate (Ash & Adams 2020, "On warm-starting neural network training"). Run 11 with
+    #     5 epochs at a peak rate of 0.05 (half stage 1's from-scratch rate) on the same data: worse than run 11
+    #     on every validation pair (TAR @ FAR 0.1% −0.51 ± 0.22 pp over 10 groups of people); 74 min here.
+    "faces-arcface-restart": TrainConfig(**{**_FACES_CONTINUE, "epochs": 5, "lr": 0.05},
+                                         init_from="runs/faces-arcface-longer-3"),
     # ORL's 40 people on S² for Explore and Classify: a 128→64→ReLU→3 neck and a 3-D ArcFace head on the frozen
     # shipped face model (aligned photos 1-7 train, 8-10 test), with exactly the options `python -m arcdemo train
     # --dataset orl --loss arcface` picks for 280 training images (small_data: batch 32, ~400 steps, the margin
