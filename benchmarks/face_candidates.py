@@ -1,6 +1,6 @@
 """Is one face model really better than another on validation identities? A paired comparison on every pair.
 
-    python benchmarks/face_candidates.py checkpoints/faces-arcface runs/faces-arcface-continued-2   # ~3 min
+    python benchmarks/face_candidates.py checkpoints/faces-arcface runs/faces-arcface-continued-2   # ~5 min
 
 The candidate tables elsewhere score three draws of 60,000 validation pairs; their TAR at FAR 0.1% then rests on
 the ~30 highest different-person scores of each draw, so two models 0.2 pp apart there cannot be told apart. Here
@@ -8,7 +8,7 @@ every pair of validation faces is scored as shipped (cohort offsets, ``COHORT_SI
 ~45 million different-person pairs. The validation people are split into 10 disjoint groups (by their index, the
 same groups for every model); EER and TAR at FAR 1%, 0.1% and 0.01% are measured on all pairs within each group,
 and each later checkpoint is compared with the first group by group: the mean difference, its standard error over
-the 10 groups and how many groups it wins. Writes benchmarks/results/face_candidates.json.
+the 10 groups and how many groups it wins. Writes benchmarks/results/face_candidates.json (or ``--out``).
 """
 
 from __future__ import annotations
